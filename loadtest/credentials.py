@@ -1,0 +1,90 @@
+"""Throw-away provider credentials for the simulators, the demo and the tests.
+
+They have the real shapes: an APNs auth key is a PKCS#8 EC P-256 key in a `.p8` file with a
+10-character key id; an FCM service account is Google's JSON file with an RSA key and a
+`token_uri`. The simulators verify signatures against the public halves written beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _random_id(length: int = 10) -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def _public_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@dataclass(frozen=True)
+class ApnsCredentials:
+    key_file: Path  # AuthKey_<kid>.p8, private
+    public_key_file: Path  # what the simulator verifies with
+    key_id: str
+    team_id: str
+
+
+@dataclass(frozen=True)
+class FcmCredentials:
+    service_account_file: Path  # private
+    public_key_file: Path
+    project_id: str
+    client_email: str
+
+
+def write_apns_key(folder: Path) -> ApnsCredentials:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_id, team_id = _random_id(), _random_id()
+    key_file = folder / f"AuthKey_{key_id}.p8"
+    key_file.write_text(_private_pem(key))
+    key_file.chmod(0o600)
+    public = folder / f"AuthKey_{key_id}.pub.pem"
+    public.write_text(_public_pem(key))
+    return ApnsCredentials(key_file, public, key_id, team_id)
+
+
+def write_service_account(folder: Path, project_id: str, token_uri: str) -> FcmCredentials:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_id = secrets.token_hex(20)
+    email = f"firebase-adminsdk@{project_id}.iam.gserviceaccount.com"
+    account = {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": key_id,
+        "private_key": _private_pem(key),
+        "client_email": email,
+        "client_id": str(secrets.randbelow(10**21)),
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    }
+    path = folder / f"{project_id}-service-account.json"
+    path.write_text(json.dumps(account, indent=2))
+    path.chmod(0o600)
+    public = folder / f"{project_id}-service-account.pub.pem"
+    public.write_text(_public_pem(key))
+    return FcmCredentials(path, public, project_id, email)

@@ -1,0 +1,70 @@
+"""PostgreSQL connection pool bound to the configured schema, and the migration runner."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+from pushfan.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Pool = asyncpg.Pool
+
+
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """A pool whose connections resolve unqualified names in the configured schema."""
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": settings.database_schema},
+    )
+    assert pool is not None
+    return pool
+
+
+def _migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("pushfan") / "migrations"
+    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(f.name, f.read_text()) for f in files]
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return their names."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    schema = settings.database_schema
+    applied: list[str] = []
+    try:
+        # One migrator at a time per schema, even with several pods starting together.
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", schema)
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET search_path TO "{schema}"')
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in _migration_files():
+            if name in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            log.info("applied migration %s to schema %s", name, schema)
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
+        await conn.close()
+    return applied
+
+
+async def drop_schema(settings: Settings) -> None:
+    """Remove the configured schema and everything in it (tests and demos)."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
+    finally:
+        await conn.close()

@@ -1,0 +1,61 @@
+"""Messages on the broker, encoded with msgspec (JSON): decoding is on every sender's hot path.
+
+An expansion task is either the alert's plan (the whole device-id range, split by the
+expander into shards) or one shard `[lo, hi)`. A send batch carries everything a sender needs
+so it never reads the database: the rendered notification once, then only ids and tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platforms: list[str] = []
+    apps: list[str] = []
+    tags: list[str] = []
+
+
+class Notification(msgspec.Struct, frozen=True):
+    title: str
+    body: str
+    data: dict[str, str] = {}
+    priority: Literal["high", "normal"] = "high"
+    expires_at: int = 0  # unix seconds; pushes after it are never sent
+    collapse_id: str = ""  # = alert id: one notification on the phone even if sent twice
+
+
+class ExpandTask(msgspec.Struct, frozen=True):
+    alert_id: str
+    kind: Literal["plan", "shard"]
+    audience: AudienceFilter
+    notification: Notification
+    lo: int = 0
+    hi: int = 0
+    shard: int = -1
+
+
+class SendBatch(msgspec.Struct, frozen=True):
+    alert_id: str
+    batch_id: str  # alert:shard:provider:app:seq, the same on every re-expansion
+    provider: Literal["apns", "fcm"]
+    app: str
+    notification: Notification
+    device_ids: list[int]
+    tokens: list[str]
+    attempt: int = 0
+
+
+_expand_decoder = msgspec.json.Decoder(ExpandTask)
+_batch_decoder = msgspec.json.Decoder(SendBatch)
+encode = msgspec.json.Encoder().encode
+
+
+def decode_expand(body: bytes) -> ExpandTask:
+    return _expand_decoder.decode(body)
+
+
+def decode_batch(body: bytes) -> SendBatch:
+    return _batch_decoder.decode(body)

@@ -1,0 +1,139 @@
+"""Settings for every pushfan process, read from `PUSHFAN_*` environment variables.
+
+Built once in each process's start-up (``Settings()`` in ``main()`` or the API lifespan),
+never at import time, so tests build their own with overrides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APNS_PRODUCTION_URL = "https://api.push.apple.com"
+FCM_PRODUCTION_URL = "https://fcm.googleapis.com"
+
+
+class AppConfig(BaseModel):
+    """One mobile app served by this deployment: its APNs and FCM credentials.
+
+    Secrets are given as file paths (mounted from a Kubernetes Secret) or inline; inline values
+    are `SecretStr` so they never show in a repr or a log line.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    # APNs token auth (.p8 key).
+    apns_topic: str | None = None
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_key_file: Path | None = None
+    apns_key: SecretStr | None = None
+    # FCM HTTP v1.
+    fcm_project_id: str | None = None
+    fcm_service_account_file: Path | None = None
+    fcm_service_account: SecretStr | None = None
+    # Where invalid tokens are reported in batches (optional).
+    invalid_token_webhook: str | None = None
+
+    @property
+    def has_apns(self) -> bool:
+        return bool(self.apns_topic and self.apns_key_id and self.apns_team_id) and bool(
+            self.apns_key_file or self.apns_key
+        )
+
+    @property
+    def has_fcm(self) -> bool:
+        return bool(self.fcm_project_id) and bool(
+            self.fcm_service_account_file or self.fcm_service_account
+        )
+
+    def apns_key_pem(self) -> str:
+        if self.apns_key is not None:
+            return self.apns_key.get_secret_value()
+        assert self.apns_key_file is not None, f"app {self.name} has no APNs key"
+        return self.apns_key_file.read_text()
+
+    def fcm_service_account_json(self) -> str:
+        if self.fcm_service_account is not None:
+            return self.fcm_service_account.get_secret_value()
+        assert self.fcm_service_account_file is not None, f"app {self.name} has no FCM account"
+        return self.fcm_service_account_file.read_text()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PUSHFAN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+
+    # Services.
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    # Isolation: tests and demos get their own schema, queue prefix and key prefix.
+    database_schema: str = Field("pushfan", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    queue_prefix: str = Field("pushfan", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    redis_prefix: str = "pushfan:"
+    queue_type: Literal["quorum", "classic"] = "quorum"
+    delivery_limit: int = Field(20, ge=1)  # redeliveries before a poisoned message is dropped
+
+    # API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_body_bytes: int = 1_048_576
+
+    # Workers.
+    metrics_port: int = 0  # 0 disables the worker's /metrics listener
+    shard_size: int = Field(50_000, ge=1)  # device ids per expansion shard
+    batch_size: int = Field(500, ge=1, le=500)  # targets per send batch
+    expander_page_size: int = Field(5_000, ge=1)
+    expander_prefetch: int = Field(2, ge=1)
+    sender_prefetch: int = Field(8, ge=1)
+    sender_concurrency: int = Field(500, ge=1)  # pushes in flight per sender process
+    publish_timeout_s: float = 10.0
+    push_timeout_s: float = 10.0
+    drain_deadline_s: float = 25.0
+    progress_ttl_s: int = 7 * 24 * 3600  # how long alert counters and dedup bits live
+
+    # Providers: base URLs are settings so the same code talks to Apple, Google or the
+    # simulators; ca_file is the CA to trust for them (the simulators' own CA in tests).
+    apns_base_url: str = APNS_PRODUCTION_URL
+    fcm_base_url: str = FCM_PRODUCTION_URL
+    fcm_token_url: str | None = None  # default: the service account's token_uri
+    ca_file: Path | None = None
+    apns_max_connections: int = Field(4, ge=1)
+    http_client: Literal["original"] = "original"
+
+    apps: list[AppConfig] = Field(default_factory=list)
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value or " " in value:
+            raise ValueError("redis_prefix must be a non-empty string without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_apps(self) -> Settings:
+        names = [app.name for app in self.apps]
+        if len(names) != len(set(names)):
+            raise ValueError("app names must be unique")
+        if self.environment == "production":
+            for secret in (self.amqp_url, self.database_url):
+                if "guest:guest" in secret.get_secret_value():
+                    raise ValueError("refusing default guest credentials in production")
+        return self
+
+    def app(self, name: str) -> AppConfig | None:
+        for app in self.apps:
+            if app.name == name:
+                return app
+        return None
+
+    @property
+    def app_names(self) -> list[str]:
+        return [app.name for app in self.apps]
