@@ -1,0 +1,157 @@
+"""The APNs provider API (`POST /3/device/<token>` over HTTP/2), as Apple documents it.
+
+Checks, in order: method and path, provider token, headers, payload, then injected faults
+(429, 5xx), then whether the device is dead (410 Unregistered). An accepted push is recorded
+under its `apns-collapse-id`. Error bodies are `{"reason": ...}`; `BadPayload` (JSON that is
+not an object with an `aps` dictionary) is this simulator's own reason, since Apple documents
+none for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
+from loadtest.simulators.control import PREFIX, handle_control
+from loadtest.simulators.faults import FaultConfig, Faults
+from loadtest.simulators.recorder import Recorder
+from loadtest.simulators.rsgi import HTTPProtocol, Scope, bearer, send_json
+
+DEVICE_PATH = "/3/device/"
+MAX_PAYLOAD = 4096
+MAX_COLLAPSE_ID = 64
+PUSH_TYPES = frozenset(
+    "alert background location voip complication fileprovider mdm liveactivity pushtotalk"
+    " widgets controls".split()
+)
+_TOKEN = re.compile(r"[0-9a-fA-F]{64}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+_STATUS = {
+    "BadPath": 404,
+    "MethodNotAllowed": 405,
+    "MissingProviderToken": 403,
+    "InvalidProviderToken": 403,
+    "ExpiredProviderToken": 403,
+    "PayloadTooLarge": 413,
+    "TooManyRequests": 429,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+}  # every other reason is a 400
+
+
+@dataclass(frozen=True)
+class ApnsConfig:
+    keys: list[AuthKey]
+    topics: frozenset[str] = frozenset()  # empty: any topic
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+class ApnsApp:
+    """The RSGI app; one instance per server process."""
+
+    def __init__(self, config: ApnsConfig) -> None:
+        self.config = config
+        self.recorder = Recorder()
+        self.auth = ProviderTokenVerifier(config.keys)
+        self.faults = Faults(config.faults)
+        self._started_ms = int(time.time() * 1000)
+
+    def reset(self) -> None:
+        self.recorder.reset()
+        self.faults = Faults(self.config.faults)
+
+    async def __call__(self, scope: Scope, proto: HTTPProtocol) -> None:
+        path = scope.path
+        if path.startswith(PREFIX):
+            await handle_control(scope, proto, self.recorder, self.reset)
+            return
+        if self.faults.has_latency:
+            await asyncio.sleep(self.faults.latency_s())
+        body = await proto()
+        apns_id = scope.headers.get("apns-id") or ""
+        reason = self._refusal(scope, path, body, apns_id)
+        if reason is None:
+            reason = self._fault()
+        if reason is not None:
+            self._refuse(proto, reason, apns_id)
+            return
+        token = path[len(DEVICE_PATH) :]
+        if self.faults.dead(token):
+            self.recorder.reject("Unregistered")
+            # Apple's timestamp is when the token stopped being valid: before this run began.
+            gone = {"reason": "Unregistered", "timestamp": self._started_ms}
+            send_json(proto, 410, gone, [("apns-id", apns_id or str(uuid.uuid4()))])
+            return
+        self.recorder.accept(token, scope.headers.get("apns-collapse-id"))
+        proto.response_empty(200, [("apns-id", apns_id or str(uuid.uuid4()))])
+
+    def _refusal(self, scope: Scope, path: str, body: bytes, apns_id: str) -> str | None:
+        if scope.method != "POST":
+            return "MethodNotAllowed"
+        if not path.startswith(DEVICE_PATH):
+            return "BadPath"
+        token = path[len(DEVICE_PATH) :]
+        if not token:
+            return "MissingDeviceToken"
+        if not _TOKEN.fullmatch(token):
+            return "BadDeviceToken"
+        headers = scope.headers
+        refused = self.auth.check(bearer(scope), time.time())
+        if refused is not None:
+            return refused
+        if apns_id and not _UUID.fullmatch(apns_id):
+            return "BadMessageId"
+        topic = headers.get("apns-topic")
+        if not topic:
+            return "MissingTopic"
+        if self.config.topics and topic not in self.config.topics:
+            return "TopicDisallowed"
+        push_type = headers.get("apns-push-type")
+        if push_type is not None and push_type not in PUSH_TYPES:
+            return "InvalidPushType"
+        priority = headers.get("apns-priority")
+        if priority is not None and priority not in ("5", "10", "1"):
+            return "BadPriority"
+        expiration = headers.get("apns-expiration")
+        if expiration is not None and not expiration.isdigit():
+            return "BadExpirationDate"
+        collapse_id = headers.get("apns-collapse-id")
+        if collapse_id is not None and len(collapse_id.encode()) > MAX_COLLAPSE_ID:
+            return "BadCollapseId"
+        return _payload_refusal(body)
+
+    def _fault(self) -> str | None:
+        if self.faults.rate_limited():
+            return "TooManyRequests"
+        status = self.faults.injected_error()
+        if status == 500:
+            return "InternalServerError"
+        if status == 503:
+            return "ServiceUnavailable"
+        return None
+
+    def _refuse(self, proto: HTTPProtocol, reason: str, apns_id: str) -> None:
+        self.recorder.reject(reason)
+        headers = [("apns-id", apns_id)] if apns_id and reason != "BadMessageId" else []
+        send_json(proto, _STATUS.get(reason, 400), {"reason": reason}, headers)
+
+
+def _payload_refusal(body: bytes) -> str | None:
+    if not body:
+        return "PayloadEmpty"
+    if len(body) > MAX_PAYLOAD:
+        return "PayloadTooLarge"
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "BadPayload"
+    if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
+        return "BadPayload"
+    return None
