@@ -36,6 +36,8 @@ CREATE TABLE alerts (
     delivered       bigint NOT NULL DEFAULT 0,
     invalid         bigint NOT NULL DEFAULT 0,
     failed          bigint NOT NULL DEFAULT 0,
+    expired         bigint NOT NULL DEFAULT 0,
+    cancelled       bigint NOT NULL DEFAULT 0,
     created_by      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     expires_at      timestamptz NOT NULL,

@@ -1,0 +1,128 @@
+"""The API process: FastAPI app factory. Resources open in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import Resources
+from api.routes import alerts, devices, health
+from pushfan import db, metrics, topology
+from pushfan.progress import Progress
+from pushfan.publisher import Publisher
+from pushfan.settings import Settings
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes"}, status_code=413
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestTimer:
+    """Record request latency by route template (bounded labels, never the raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.API_LATENCY.labels(template, scope["method"], f"{status // 100}xx").observe(
+                time.perf_counter() - started
+            )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await db.create_pool(settings, min_size=2, max_size=10)
+        redis = aioredis.from_url(settings.redis_url.get_secret_value())
+        connection = await topology.connect(settings)
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, settings)
+        app.state.resources = Resources(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            publisher=Publisher(channel, settings.publish_timeout_s),
+            progress=Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
+            queues=topology.QueueNames.for_prefix(settings.queue_prefix),
+        )
+        try:
+            yield
+        finally:
+            await connection.close()
+            await redis.aclose()
+            await pool.close()
+
+    metrics.precreate()
+    app = FastAPI(
+        title="pushfan",
+        version="0.1.0",
+        description="Mass push notifications through APNs and FCM.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(devices.router)
+    app.include_router(alerts.router)
+    app.add_middleware(RequestTimer)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,66 @@
+"""Device registration: register or refresh (idempotent), and removal."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+
+from api.deps import Res, require
+from api.models import DeviceOut, DeviceRegistration
+from pushfan import registry
+from pushfan.apikeys import ApiKey
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+TOKEN_FORMATS = {
+    "ios": (re.compile(r"^[0-9a-fA-F]{64}$"), "an APNs device token is 64 hex characters"),
+    "android": (
+        re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$"),
+        "an FCM registration token is 32 to 4096 characters of [A-Za-z0-9_:-]",
+    ),
+}
+
+Writer = Annotated[ApiKey, Depends(require("devices:write"))]
+
+
+@router.post(
+    "",
+    response_model=DeviceOut,
+    status_code=status.HTTP_200_OK,
+    responses={201: {"model": DeviceOut, "description": "registered"}},
+)
+async def register_device(
+    body: DeviceRegistration, res: Res, response: Response, _key: Writer
+) -> DeviceOut:
+    pattern, rule = TOKEN_FORMATS[body.platform]
+    if not pattern.match(body.token):
+        raise HTTPException(422, f"bad token: {rule}")
+    if body.app not in res.settings.app_names:
+        raise HTTPException(422, f"unknown app {body.app!r}")
+    token = body.token.lower() if body.platform == "ios" else body.token
+    device_id, created = await registry.upsert(
+        res.pool,
+        registry.DeviceIn(
+            platform=body.platform,
+            app=body.app,
+            token=token,
+            user_id=body.user_id,
+            tags=body.tags,
+            locale=body.locale,
+            time_zone=body.time_zone,
+        ),
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return DeviceOut(id=device_id, created=created)
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_device(
+    device_id: Annotated[int, Path(ge=1, le=2**63 - 1)], res: Res, _key: Writer
+) -> Response:
+    if not await registry.delete(res.pool, device_id):
+        raise HTTPException(404, "no such device")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,208 @@
+"""`pushfan demo`: one global alert to a seeded device population, end to end, on this box.
+
+Checks the services, migrates a fresh `pushfan_demo` schema, seeds the devices, starts both
+provider simulators, the API and the workers as real processes, triggers a global alert
+through the REST API, shows its progress and prints a summary (with --json, the last line is
+one JSON object). It stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import redis
+
+from cli.services import ensure_services
+from cli.stack import Stack, peak_rss_mb
+from pushfan import apikeys, db
+from pushfan.seed import print_progress, seed_devices
+from pushfan.settings import Settings
+
+DEMO_NAME = "pushfan_demo"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _prepare(settings: Settings, devices: int, ios_fraction: float, apps: list[str]) -> str:
+    """Fresh schema, seeded devices, and an API key for the trigger; returns the key."""
+    await db.drop_schema(settings)
+    await db.migrate(settings)
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
+    try:
+        started = time.monotonic()
+        await seed_devices(
+            conn, devices, ios_fraction=ios_fraction, apps=apps, progress=print_progress
+        )
+        _say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
+    finally:
+        await conn.close()
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        _key, plaintext = await apikeys.create(pool, "demo", ["alerts:send"])
+    finally:
+        await pool.close()
+    return plaintext
+
+
+def _bar(done: int, total: int, rate: float) -> str:
+    width = 32
+    filled = width * done // max(total, 1)
+    return (
+        f"\r  sending  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}  {rate:,.0f}/s"
+    )
+
+
+def _clean_redis(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    for key in client.scan_iter(f"{settings.redis_prefix}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _say("pushfan demo: checking services")
+    problems = ensure_services(log=_say)
+    if problems:
+        for problem in problems:
+            _say(f"  ! {problem}")
+        return 1
+    stack = Stack.create(DEMO_NAME)
+    # Children read these; this process builds the same settings to prepare the data.
+    settings = Settings(
+        database_schema=DEMO_NAME, queue_prefix=DEMO_NAME, redis_prefix=f"{DEMO_NAME}:"
+    )
+    try:
+        return _run(stack, settings, args)
+    finally:
+        _say("  stopping simulators, API and workers")
+        stack.stop()
+
+
+def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
+    _say(f"  migrating schema {DEMO_NAME} and seeding {args.devices:,} devices")
+    _clean_redis(settings)
+    key = asyncio.run(_prepare(settings, args.devices, args.ios_fraction, stack.apps))
+    _say("  starting APNs and FCM simulators, API and workers")
+    stack.start_simulators(dead_fraction=args.dead_fraction)
+    api = stack.start_api()
+    workers = stack.start_workers(args.senders)
+    headers = {"authorization": f"Bearer {key}", "idempotency-key": f"demo-{time.time_ns()}"}
+    alert = {
+        "title": "Global alert",
+        "body": "pushfan demo: this is a test of the mass notification system.",
+        "data": {"kind": "demo"},
+        "ttl": 3600,
+        "priority": "high",
+    }
+    client = httpx.Client(base_url=stack.api_url, timeout=30)
+    triggered = time.time()
+    started = time.monotonic()
+    response = client.post("/v1/alerts", json=alert, headers=headers)
+    trigger_ms = (time.monotonic() - started) * 1000
+    if response.status_code != 202:
+        _say(f"  ! trigger answered {response.status_code}: {response.text}")
+        return 1
+    alert_id = response.json()["id"]
+    _say(f"  alert {alert_id} accepted in {trigger_ms:.1f} ms")
+    state = _follow(client, stack, alert_id, headers, args.devices, started)
+    seconds = time.monotonic() - started
+    counts = state["counts"]
+    apns = stack.sim_stats("apns", alert_id)
+    fcm = stack.sim_stats("fcm", alert_id)
+    sim_accepted = int(apns["accepted"]) + int(fcm["accepted"])  # type: ignore[call-overload]
+    duplicates = int(apns["duplicates"]) + int(fcm["duplicates"])  # type: ignore[call-overload]
+    firsts = [s["first_accepted_at"] for s in (apns, fcm) if s.get("first_accepted_at")]
+    lasts = [s["last_accepted_at"] for s in (apns, fcm) if s.get("last_accepted_at")]
+    first_push_ms = (min(firsts) - triggered) * 1000 if firsts else None  # type: ignore[type-var,operator]
+    finished = counts["delivered"] + counts["invalid"] + counts["failed"] + counts.get("expired", 0)
+    send_seconds = (max(lasts) - min(firsts)) if firsts and lasts else seconds  # type: ignore[type-var,operator]
+    summary: dict[str, Any] = {
+        "alert_id": alert_id,
+        "status": state["status"],
+        "audience": counts["audience"],
+        "delivered": counts["delivered"],
+        "invalid": counts["invalid"],
+        "failed": counts["failed"],
+        "counts_add_up": counts["audience"] == finished,
+        "simulator_accepted": sim_accepted,
+        "simulators_agree": sim_accepted == counts["delivered"],
+        "duplicates": duplicates,
+        "seconds": round(seconds, 2),
+        "pushes_per_s": round(finished / seconds, 1) if seconds else None,
+        "send_phase_pushes_per_s": round(finished / send_seconds, 1) if send_seconds else None,
+        "first_push_ms": round(first_push_ms, 1) if first_push_ms is not None else None,
+        "trigger_ms": round(trigger_ms, 1),
+        "peak_rss_mb": {c.name: peak_rss_mb(c.process.pid) for c in [api, *workers]},
+    }
+    _print_summary(summary)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    ok = (
+        state["status"] == "done"
+        and summary["counts_add_up"]
+        and summary["simulators_agree"]
+        and duplicates == 0
+    )
+    return 0 if ok else 1
+
+
+def _follow(
+    client: httpx.Client,
+    stack: Stack,
+    alert_id: str,
+    headers: dict[str, str],
+    devices: int,
+    started: float,
+) -> dict[str, Any]:
+    # Generous: even the slowest client path manages a few hundred pushes a second.
+    deadline = started + 120 + devices / 200
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        state = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
+        counts = state["counts"]
+        finished = counts["delivered"] + counts["invalid"] + counts["failed"]
+        total = counts["audience"] if counts["audience"] is not None else devices
+        elapsed = time.monotonic() - started
+        sys.stderr.write(_bar(finished, total, finished / max(elapsed, 1e-9)))
+        sys.stderr.flush()
+        if state["status"] in ("done", "cancelled"):
+            sys.stderr.write("\n")
+            return state
+        dead = [c for c in stack.children if not c.alive()]
+        if dead:
+            raise RuntimeError(f"{dead[0].name} died:\n{dead[0].tail()}")
+        time.sleep(0.5)
+    sys.stderr.write("\n")
+    _say("  ! the alert did not finish in time")
+    return state
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    rss = ", ".join(f"{k} {v:.0f} MB" for k, v in s["peak_rss_mb"].items() if v is not None)
+    lines = [
+        "",
+        f"  alert       {s['alert_id']}  ({s['status']})",
+        f"  audience    {s['audience']:,}",
+        f"  delivered   {s['delivered']:,}   invalid {s['invalid']:,}   failed {s['failed']:,}"
+        f"   (add up: {'yes' if s['counts_add_up'] else 'NO'})",
+        f"  simulators  accepted {s['simulator_accepted']:,}, duplicates {s['duplicates']}"
+        f"   (agree with pushfan: {'yes' if s['simulators_agree'] else 'NO'})",
+        f"  time        {s['seconds']} s, {s['pushes_per_s']:,} pushes/s overall, "
+        f"first push after {s['first_push_ms']} ms, trigger answered in {s['trigger_ms']} ms",
+        f"  peak RSS    {rss}",
+    ]
+    _say("\n".join(lines))

@@ -1,0 +1,139 @@
+"""The `pushfan` command: the composition root that starts either edge, the simulators,
+the demo and the benchmark. Settings are built here, once per process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pushfan.settings import Settings
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from pushfan import db
+
+    applied = asyncio.run(db.migrate(settings))
+    print(f"schema {settings.database_schema}: {len(applied)} migration(s) applied")
+    return 0
+
+
+def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.drain_deadline_s),
+    )
+    return 0
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.main import run
+
+    if args.kind == "sender" and args.provider is None:
+        print("pushfan worker sender: --provider apns|fcm is required", file=sys.stderr)
+        return 2
+    run(args.kind, settings, args.provider)
+    return 0
+
+
+def _cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.devices import seed
+
+    return seed(settings, args.count, args.ios_fraction, args.apps)
+
+
+def _cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.keys import run_keys
+
+    return run_keys(settings, args)
+
+
+def _cmd_simulate(_settings: Settings, args: argparse.Namespace) -> int:
+    from loadtest.simulators.cli import main as simulate
+
+    return simulate(args.rest)
+
+
+def _cmd_demo(_settings: Settings, args: argparse.Namespace) -> int:
+    from cli.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pushfan", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+
+    api = sub.add_parser("api", help="run the REST API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(func=_cmd_api)
+
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument("kind", choices=["expander", "sender"])
+    worker.add_argument("--provider", choices=["apns", "fcm"])
+    worker.set_defaults(func=_cmd_worker)
+
+    devices = sub.add_parser("devices", help="device registry tools")
+    devices_sub = devices.add_subparsers(dest="devices_command", required=True)
+    seed = devices_sub.add_parser("seed", help="bulk-load synthetic devices (COPY)")
+    seed.add_argument("--count", type=int, required=True)
+    seed.add_argument("--ios-fraction", type=float, default=0.5)
+    seed.add_argument("--apps", nargs="+", help="apps to spread devices over (default: all)")
+    seed.set_defaults(func=_cmd_devices)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", required=True, dest="scopes")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    keys.set_defaults(func=_cmd_keys)
+
+    simulate = sub.add_parser("simulate", help="run an APNs or FCM simulator", add_help=False)
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="end-to-end demo: one global alert to seeded devices")
+    demo.add_argument("--devices", type=int, default=1_000_000)
+    demo.add_argument("--ios-fraction", type=float, default=0.5)
+    demo.add_argument("--senders", type=int, default=1, help="sender processes per provider")
+    demo.add_argument("--dead-fraction", type=float, default=0.001)
+    demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    demo.add_argument("--keep-schema", action="store_true", help="keep the demo's data")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    _setup_logging(settings)
+    return int(args.func(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""A local pushfan stack as real processes: both simulators, the API and the workers.
+
+Used by `pushfan demo`, the end-to-end tests and the benchmark. Every process is a child
+started with the `pushfan` entry points the container image runs, each isolated by its own
+schema, queue prefix and Redis key prefix, on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from loadtest.credentials import write_apns_key, write_service_account
+
+
+# What the simulators need to verify signatures; pushfan itself never sees public keys.
+SIMULATOR_ONLY = frozenset({"apns_public_key_file", "fcm_public_key_file", "fcm_client_email"})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set (VmHWM), while it still runs."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Stack:
+    """Configuration and children of one local stack; `env` is every child's environment."""
+
+    name: str
+    workdir: Path
+    env: dict[str, str]
+    api_url: str
+    apns_url: str
+    fcm_url: str
+    apps: list[str]
+    children: list[Child] = field(default_factory=list)
+    _own_workdir: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        apps: tuple[str, ...] = ("demo",),
+        workdir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Stack:
+        own = workdir is None
+        workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pushfan-{name}-"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        apns_port, fcm_port, api_port = free_port(), free_port(), free_port()
+        apns_url = f"https://127.0.0.1:{apns_port}"
+        fcm_url = f"https://127.0.0.1:{fcm_port}"
+        app_configs = []
+        for app in apps:
+            apns = write_apns_key(workdir / "credentials" / app)
+            fcm = write_service_account(
+                workdir / "credentials" / app, f"{app}-project", f"{fcm_url}/token"
+            )
+            app_configs.append(
+                {
+                    "name": app,
+                    "apns_topic": f"com.example.{app}",
+                    "apns_key_id": apns.key_id,
+                    "apns_team_id": apns.team_id,
+                    "apns_key_file": str(apns.key_file),
+                    "apns_public_key_file": str(apns.public_key_file),
+                    "fcm_project_id": fcm.project_id,
+                    "fcm_service_account_file": str(fcm.service_account_file),
+                    "fcm_public_key_file": str(fcm.public_key_file),
+                    "fcm_client_email": fcm.client_email,
+                }
+            )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHFAN_")}
+        env.update(
+            {
+                "PUSHFAN_DATABASE_SCHEMA": name,
+                "PUSHFAN_QUEUE_PREFIX": name,
+                "PUSHFAN_REDIS_PREFIX": f"{name}:",
+                "PUSHFAN_API_PORT": str(api_port),
+                "PUSHFAN_APNS_BASE_URL": apns_url,
+                "PUSHFAN_FCM_BASE_URL": fcm_url,
+                "PUSHFAN_CA_FILE": str(workdir / "tls" / "ca.pem"),
+                "PUSHFAN_APPS": json.dumps(
+                    [{k: v for k, v in c.items() if k not in SIMULATOR_ONLY} for c in app_configs]
+                ),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for key in ("PUSHFAN_AMQP_URL", "PUSHFAN_REDIS_URL", "PUSHFAN_DATABASE_URL"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        env.update(extra_env or {})
+        stack = cls(
+            name=name,
+            workdir=workdir,
+            env=env,
+            api_url=f"http://127.0.0.1:{api_port}",
+            apns_url=apns_url,
+            fcm_url=fcm_url,
+            apps=list(apps),
+            _own_workdir=own,
+        )
+        stack._app_configs = app_configs  # type: ignore[attr-defined]
+        return stack
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+        log_path = self.workdir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = log_path.open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args],
+            env={**self.env, **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def wait_for_log(self, child: Child, text: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in child.log_path.read_text(errors="replace"):
+                return
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{child.name} did not print {text!r}:\n{child.tail()}")
+
+    def wait_for_http(self, child: Child, url: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+            time.sleep(0.1)
+        raise TimeoutError(f"{child.name} is not answering {url}:\n{child.tail()}")
+
+    def start_simulators(self, dead_fraction: float = 0.0, extra: list[str] | None = None) -> None:
+        configs = self._app_configs  # type: ignore[attr-defined]
+        tls = ["--tls-dir", str(self.workdir / "tls")]
+        faults = ["--seed", "1", "--dead-fraction", str(dead_fraction), *(extra or [])]
+        apns_args = ["simulate", "apns", "--port", self.apns_url.rsplit(":", 1)[1], *tls, *faults]
+        for c in configs:
+            apns_args += [
+                "--auth-key",
+                f"{c['apns_key_id']}:{c['apns_team_id']}:{c['apns_public_key_file']}",
+            ]
+        fcm_args = ["simulate", "fcm", "--port", self.fcm_url.rsplit(":", 1)[1], *tls, *faults]
+        for c in configs:
+            fcm_args += [
+                "--account",
+                f"{c['fcm_client_email']}={c['fcm_public_key_file']}",
+                "--project",
+                c["fcm_project_id"],
+            ]
+        # The APNs simulator creates the CA first; the FCM one then reuses it.
+        apns = self.spawn("sim-apns", apns_args)
+        self.wait_for_log(apns, "READY")
+        fcm = self.spawn("sim-fcm", fcm_args)
+        self.wait_for_log(fcm, "READY")
+
+    def start_api(self) -> Child:
+        api = self.spawn("api", ["api"])
+        self.wait_for_http(api, f"{self.api_url}/healthz")
+        return api
+
+    def start_workers(self, senders_per_provider: int = 1) -> list[Child]:
+        started = [self.spawn("expander", ["worker", "expander"])]
+        for provider in ("apns", "fcm"):
+            for n in range(senders_per_provider):
+                started.append(
+                    self.spawn(
+                        f"sender-{provider}-{n}", ["worker", "sender", "--provider", provider]
+                    )
+                )
+        for child in started:
+            self.wait_for_log(child, "consuming")
+        return started
+
+    def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, object]:
+        url = self.apns_url if which == "apns" else self.fcm_url
+        params = {"collapse_id": collapse_id} if collapse_id else None
+        ca = str(self.workdir / "tls" / "ca.pem")
+        with httpx.Client(http2=True, verify=ca, timeout=30) as client:  # the sims speak h2 only
+            response = client.get(f"{url}/_sim/stats", params=params)
+        response.raise_for_status()
+        stats: dict[str, object] = response.json()
+        return stats
+
+    def stop(self, timeout_s: float = 30) -> None:
+        for child in reversed(self.children):
+            if child.alive():
+                os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for child in self.children:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+        self.children.clear()
+        if self._own_workdir and os.environ.get("PUSHFAN_KEEP_WORKDIR") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,193 @@
+"""The alert store in PostgreSQL: create idempotently, read, and move through its statuses.
+
+Status moves forward only: queued -> expanding -> sending -> done (or cancelled). Live counts
+live in Redis (pushfan.progress) while an alert runs; the final counts are written here when
+it is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from pushfan.messages import AudienceFilter, Notification
+from pushfan.progress import Counts
+
+STATUS_ORDER = ("queued", "expanding", "sending", "done")
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request."""
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    title: str
+    body: str
+    data: dict[str, str]
+    audience: AudienceFilter
+    ttl_s: int
+    priority: str
+
+    def request_hash(self) -> str:
+        doc = {
+            "title": self.title,
+            "body": self.body,
+            "data": self.data,
+            "audience": {
+                "platforms": sorted(self.audience.platforms),
+                "apps": sorted(self.audience.apps),
+                "tags": sorted(self.audience.tags),
+            },
+            "ttl_s": self.ttl_s,
+            "priority": self.priority,
+        }
+        return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    title: str
+    body: str
+    data: dict[str, str]
+    audience_filter: AudienceFilter
+    ttl_s: int
+    priority: str
+    status: str
+    published: bool
+    audience: int | None
+    delivered: int
+    invalid: int
+    failed: int
+    expired: int
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None
+
+    def notification(self) -> Notification:
+        return Notification(
+            title=self.title,
+            body=self.body,
+            data=self.data,
+            priority="high" if self.priority == "high" else "normal",
+            expires_at=int(self.expires_at.timestamp()),
+            collapse_id=self.id,
+        )
+
+
+def _from_row(row: asyncpg.Record) -> Alert:
+    audience_filter: dict[str, Any] = orjson.loads(row["audience_filter"])
+    return Alert(
+        id=str(row["id"]),
+        title=row["title"],
+        body=row["body"],
+        data=orjson.loads(row["data"]),
+        audience_filter=AudienceFilter(**audience_filter),
+        ttl_s=row["ttl_s"],
+        priority=row["priority"],
+        status=row["status"],
+        published=row["published"],
+        audience=row["audience"],
+        delivered=row["delivered"],
+        invalid=row["invalid"],
+        failed=row["failed"],
+        expired=row["expired"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+async def create(
+    pool: asyncpg.Pool, alert: AlertIn, idempotency_key: str | None, created_by: str | None
+) -> tuple[Alert, bool]:
+    """Insert the alert, or return the one already made with this key; (alert, created)."""
+    request_hash = alert.request_hash()
+    audience_json = orjson.dumps(
+        {
+            "platforms": list(alert.audience.platforms),
+            "apps": list(alert.audience.apps),
+            "tags": list(alert.audience.tags),
+        }
+    ).decode()
+    row = await pool.fetchrow(
+        """
+        INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
+                            audience_filter, ttl_s, priority, created_by, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
+                now() + make_interval(secs => $8::integer))
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING *
+        """,
+        uuid.uuid4(),
+        idempotency_key,
+        request_hash,
+        alert.title,
+        alert.body,
+        orjson.dumps(alert.data).decode(),
+        audience_json,
+        alert.ttl_s,
+        alert.priority,
+        created_by,
+    )
+    if row is not None:
+        return _from_row(row), True
+    row = await pool.fetchrow("SELECT * FROM alerts WHERE idempotency_key = $1", idempotency_key)
+    assert row is not None, "conflicting insert must leave a row"
+    if row["request_hash"] != request_hash:
+        raise IdempotencyConflict(idempotency_key)
+    return _from_row(row), False
+
+
+async def get(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
+    try:
+        key = uuid.UUID(alert_id)
+    except ValueError:
+        return None
+    row = await pool.fetchrow("SELECT * FROM alerts WHERE id = $1", key)
+    return _from_row(row) if row else None
+
+
+async def recent(pool: asyncpg.Pool, limit: int) -> list[Alert]:
+    rows = await pool.fetch("SELECT * FROM alerts ORDER BY created_at DESC LIMIT $1", limit)
+    return [_from_row(r) for r in rows]
+
+
+async def mark_published(pool: asyncpg.Pool, alert_id: str) -> None:
+    await pool.execute("UPDATE alerts SET published = true WHERE id = $1", uuid.UUID(alert_id))
+
+
+async def advance(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, status: str) -> None:
+    """Move the alert forward to `status`; never backwards, never out of done/cancelled."""
+    earlier = list(STATUS_ORDER[: STATUS_ORDER.index(status)])
+    await pool.execute(
+        "UPDATE alerts SET status = $2 WHERE id = $1 AND status = ANY($3::text[])",
+        uuid.UUID(alert_id),
+        status,
+        earlier,
+    )
+
+
+async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts: Counts) -> bool:
+    """Record the final counts and mark the alert done, once; True if this call did it."""
+    status = await pool.execute(
+        """
+        UPDATE alerts SET status = 'done', audience = $2, delivered = $3, invalid = $4,
+                          failed = $5, expired = $6, finished_at = now()
+        WHERE id = $1 AND status NOT IN ('done', 'cancelled')
+        """,
+        uuid.UUID(alert_id),
+        counts.audience,
+        counts.delivered,
+        counts.invalid,
+        counts.failed,
+        counts.expired,
+    )
+    return status.endswith(" 1")

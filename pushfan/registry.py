@@ -1,0 +1,132 @@
+"""The device registry: register, remove, deactivate, and stream an audience by keyset."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from pushfan.messages import AudienceFilter
+
+PLATFORM_PROVIDER = {"ios": "apns", "android": "fcm"}
+
+
+@dataclass(frozen=True)
+class DeviceIn:
+    platform: str
+    app: str
+    token: str
+    user_id: str | None = None
+    tags: Sequence[str] = ()
+    locale: str | None = None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    id: int
+    platform: str
+    app: str
+    token: str
+
+
+async def upsert(conn: asyncpg.Connection | asyncpg.Pool, device: DeviceIn) -> tuple[int, bool]:
+    """Register or refresh a device; returns (id, created). Re-registering reactivates it."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (app, platform, token) DO UPDATE SET
+            user_id = EXCLUDED.user_id, tags = EXCLUDED.tags, locale = EXCLUDED.locale,
+            time_zone = EXCLUDED.time_zone, active = true, deactivated_at = NULL,
+            updated_at = now()
+        RETURNING id, (xmax = 0) AS created
+        """,
+        device.platform,
+        device.app,
+        device.token,
+        device.user_id,
+        list(device.tags),
+        device.locale,
+        device.time_zone,
+    )
+    assert row is not None
+    return row["id"], row["created"]
+
+
+async def delete(conn: asyncpg.Connection | asyncpg.Pool, device_id: int) -> bool:
+    status = await conn.execute("DELETE FROM devices WHERE id = $1", device_id)
+    return status.endswith(" 1")
+
+
+async def deactivate(conn: asyncpg.Connection | asyncpg.Pool, device_ids: Sequence[int]) -> int:
+    """Mark devices whose token the provider reported dead; one statement per batch."""
+    if not device_ids:
+        return 0
+    status = await conn.execute(
+        "UPDATE devices SET active = false, deactivated_at = now(), updated_at = now() "
+        "WHERE id = ANY($1::bigint[]) AND active",
+        list(device_ids),
+    )
+    return int(status.split()[-1])
+
+
+async def id_range(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, int] | None:
+    """[lo, hi) covering every device id; two index lookups, whatever the table size."""
+    row = await conn.fetchrow("SELECT min(id) AS lo, max(id) AS hi FROM devices")
+    if row is None or row["lo"] is None:
+        return None
+    return row["lo"], row["hi"] + 1
+
+
+def _filter_sql(audience: AudienceFilter, first_param: int) -> tuple[str, list[object]]:
+    clauses, params = [], []
+    n = first_param
+    if audience.platforms:
+        clauses.append(f"platform = ANY(${n}::text[])")
+        params.append(list(audience.platforms))
+        n += 1
+    if audience.apps:
+        clauses.append(f"app = ANY(${n}::text[])")
+        params.append(list(audience.apps))
+        n += 1
+    if audience.tags:
+        clauses.append(f"tags && ${n}::text[]")  # any of the tags
+        params.append(list(audience.tags))
+        n += 1
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+async def stream_targets(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    lo: int,
+    hi: int,
+    audience: AudienceFilter,
+    page_size: int,
+) -> AsyncIterator[list[Target]]:
+    """Yield pages of active matching devices with lo <= id < hi, by keyset on id.
+
+    Each page is one indexed range query starting after the last id seen: no OFFSET, no
+    server-side cursor held across pages, and at most `page_size` rows in memory.
+    """
+    where, params = _filter_sql(audience, 4)
+    sql = (
+        "SELECT id, platform, app, token FROM devices "
+        f"WHERE active AND id >= $1 AND id < $2{where} ORDER BY id LIMIT $3"
+    )
+    cursor = lo
+    while True:
+        rows = await conn.fetch(sql, cursor, hi, page_size, *params)
+        if not rows:
+            return
+        yield [Target(r["id"], r["platform"], r["app"], r["token"]) for r in rows]
+        if len(rows) < page_size:
+            return
+        cursor = rows[-1]["id"] + 1
+
+
+async def count_audience(conn: asyncpg.Connection | asyncpg.Pool, audience: AudienceFilter) -> int:
+    where, params = _filter_sql(audience, 1)
+    value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
+    return int(value)

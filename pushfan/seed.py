@@ -1,0 +1,86 @@
+"""Synthetic devices for demos, benchmarks and tests, loaded with COPY in chunks.
+
+Tokens have the real shapes: APNs device tokens are 64 hex characters; FCM registration
+tokens are ~163 characters of [A-Za-z0-9_:-] (an instance id, ':APA91b', then base64url).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+import asyncpg
+
+TAGS = ("news", "sports", "weather", "offers", "beta")
+LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja-JP", "pt-BR")
+ZONES = ("America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo", "UTC")
+COLUMNS = ("platform", "app", "token", "user_id", "tags", "locale", "time_zone")
+
+
+def apns_token() -> str:
+    return os.urandom(32).hex()
+
+
+def fcm_token() -> str:
+    instance = base64.urlsafe_b64encode(os.urandom(9)).decode()[:11]
+    rest = base64.urlsafe_b64encode(os.urandom(110)).decode().rstrip("=")[:146]
+    return f"{instance}:APA91b{rest}"
+
+
+def _rows(start: int, count: int, ios_fraction: float, apps: Sequence[str]) -> Iterator[tuple]:
+    # A stride pattern spreads iOS and Android evenly through the id space, so any shard
+    # holds both providers (a real registry is mixed too).
+    ios_per_1000 = round(ios_fraction * 1000)
+    for n in range(start, start + count):
+        ios = (n * 7919) % 1000 < ios_per_1000
+        yield (
+            "ios" if ios else "android",
+            apps[n % len(apps)],
+            apns_token() if ios else fcm_token(),
+            f"user-{n}",
+            [TAGS[n % len(TAGS)], TAGS[(n // 7) % len(TAGS)]],
+            LOCALES[n % len(LOCALES)],
+            ZONES[n % len(ZONES)],
+        )
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def print_progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\rseeding  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+async def seed_devices(
+    conn: asyncpg.Connection,
+    count: int,
+    *,
+    ios_fraction: float = 0.5,
+    apps: Sequence[str] = ("demo",),
+    chunk: int = 50_000,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Append `count` synthetic active devices; returns how many were written."""
+    if not 0.0 <= ios_fraction <= 1.0:
+        raise ValueError("ios_fraction must be between 0 and 1")
+    if not apps:
+        raise ValueError("at least one app is needed")
+    base = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM devices"))
+    written = 0
+    while written < count:
+        n = min(chunk, count - written)
+        await conn.copy_records_to_table(
+            "devices", records=_rows(base + written, n, ios_fraction, apps), columns=COLUMNS
+        )
+        written += n
+        if progress:
+            progress(written, count)
+    await conn.execute("ANALYZE devices")
+    return written

@@ -1,0 +1,112 @@
+"""APNs through aioapns (token auth, HTTP/2 over TLS), pointed at any base URL.
+
+aioapns keeps Apple's host and port as class attributes of its protocol class, so a
+subclass carrying the configured host and port is installed on the pool: the same code
+talks to Apple or to the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import orjson
+from aioapns import APNs, NotificationRequest, PushType
+from aioapns.connection import APNsProductionClientProtocol
+
+from pushfan import metrics, payloads
+from pushfan.messages import Notification
+from pushfan.settings import AppConfig, Settings
+from workers.providers.base import SendResult
+from workers.providers.errors import Outcome, classify_apns
+from workers.providers.tls import client_context
+
+log = logging.getLogger(__name__)
+
+# Stable per (alert, device): a retried push carries the same apns-id.
+_APNS_ID_NAMESPACE = uuid.UUID("0f5d6a52-6f0e-4a53-9d1e-2a4a1f0c9b11")
+
+
+def _protocol_for(base_url: str) -> type[APNsProductionClientProtocol]:
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "api.push.apple.com", parts.port or 443
+    return type(
+        "ConfiguredAPNsProtocol",
+        (APNsProductionClientProtocol,),
+        {"APNS_SERVER": host, "APNS_PORT": port},
+    )
+
+
+class AioapnsProvider:
+    name = "apns"
+
+    def __init__(self, settings: Settings, app: AppConfig, concurrency: asyncio.Semaphore) -> None:
+        self._timeout = settings.push_timeout_s
+        self._concurrency = concurrency
+        self._client = APNs(
+            key=app.apns_key_pem(),
+            key_id=app.apns_key_id,
+            team_id=app.apns_team_id,
+            topic=app.apns_topic,
+            max_connections=settings.apns_max_connections,
+            # Retries belong to the broker: one attempt here, failures come back as data.
+            max_connection_attempts=1,
+            ssl_context=client_context(settings.ca_file),
+        )
+        self._client.pool.protocol_class = _protocol_for(settings.apns_base_url)
+
+    async def send(
+        self, notification: Notification, device_ids: list[int], tokens: list[str]
+    ) -> SendResult:
+        message = orjson.loads(payloads.apns_body(notification))
+        ttl = payloads.ttl_seconds(notification)
+        priority = int(payloads.apns_priority(notification))
+        collapse = notification.collapse_id or None
+        result = SendResult()
+        in_flight = metrics.IN_FLIGHT.labels("apns")
+        latency = metrics.PROVIDER_LATENCY.labels("apns")
+
+        async def one(device_id: int, token: str) -> None:
+            request = NotificationRequest(
+                device_token=token,
+                message=message,
+                notification_id=str(uuid.uuid5(_APNS_ID_NAMESPACE, f"{collapse}:{device_id}")),
+                time_to_live=ttl,
+                priority=priority,
+                collapse_key=collapse,
+                push_type=PushType.ALERT,
+            )
+            async with self._concurrency:
+                in_flight.inc()
+                started = time.perf_counter()
+                try:
+                    answer = await asyncio.wait_for(
+                        self._client.send_notification(request), self._timeout
+                    )
+                except Exception as exc:  # timeouts, dropped connections: retry later
+                    result.transient.append(device_id)
+                    result.note(type(exc).__name__)
+                    return
+                finally:
+                    in_flight.dec()
+                    latency.observe(time.perf_counter() - started)
+            outcome = classify_apns(int(answer.status or 0), answer.description)
+            if outcome is Outcome.DELIVERED:
+                result.delivered.append(device_id)
+                return
+            result.note(answer.description or str(answer.status))
+            if outcome is Outcome.INVALID_TOKEN:
+                result.invalid.append(device_id)
+            elif outcome is Outcome.TRANSIENT:
+                result.transient.append(device_id)
+            else:
+                result.permanent.append(device_id)
+
+        await asyncio.gather(*(one(d, t) for d, t in zip(device_ids, tokens, strict=True)))
+        return result
+
+    async def close(self) -> None:
+        self._client.pool.close()

@@ -1,0 +1,66 @@
+"""How provider answers are classified.
+
+    answer
+    ├── delivered          2xx: the provider accepted the push
+    ├── invalid token      the token is dead: deactivate the device, never retry
+    │                      APNs 410 Unregistered, 400 BadDeviceToken; FCM 404 UNREGISTERED
+    ├── transient          retry later (with the provider's Retry-After when it gives one)
+    │   ├── quota          APNs 429 TooManyRequests; FCM 429 QUOTA_EXCEEDED
+    │   └── unavailable    5xx, timeouts, dropped connections, expired auth tokens (401/403
+    │                      Expired*), which are refreshed before the retry
+    └── permanent          anything else (bad payload, wrong topic, sender mismatch):
+                           retrying cannot help, count it failed
+
+The provider modules map their wire answers onto `Outcome` with `classify_*`; the sender
+acts on outcomes only.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    INVALID_TOKEN = "invalid"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+APNS_TOKEN_ERRORS = frozenset({(410, "Unregistered"), (400, "BadDeviceToken")})
+APNS_TRANSIENT_STATUS = frozenset({429, 500, 503})
+APNS_TRANSIENT_REASONS = frozenset({"ExpiredProviderToken", "TooManyProviderTokenUpdates"})
+
+FCM_TOKEN_ERRORS = frozenset({(404, "UNREGISTERED")})
+FCM_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def classify_apns(status: int, reason: str | None) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if (status, reason) in APNS_TOKEN_ERRORS:
+        return Outcome.INVALID_TOKEN
+    if status in APNS_TRANSIENT_STATUS or reason in APNS_TRANSIENT_REASONS:
+        return Outcome.TRANSIENT
+    return Outcome.PERMANENT
+
+
+def classify_fcm(status: int, error_code: str | None) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if (status, error_code) in FCM_TOKEN_ERRORS:
+        return Outcome.INVALID_TOKEN
+    if status in FCM_TRANSIENT_STATUS or status == 401:
+        return Outcome.TRANSIENT  # 401: the access token expired; refreshed before retrying
+    return Outcome.PERMANENT
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given as delta-seconds (what APNs and FCM send)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,110 @@
+"""FCM HTTP v1 through httpx over HTTP/2, with the service account's OAuth2 token."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+
+from pushfan import metrics, payloads
+from pushfan.messages import Notification
+from pushfan.settings import AppConfig, Settings
+from workers.providers.base import SendResult
+from workers.providers.errors import Outcome, classify_fcm, parse_retry_after
+from workers.providers.fcm_oauth import AccessTokenSource
+
+
+def error_code(body: bytes) -> str | None:
+    """FCM's ErrorCode from an error body, else the google.rpc status, else None."""
+    try:
+        error = orjson.loads(body)["error"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in error.get("details", ()):
+        if detail.get("@type", "").endswith("google.firebase.fcm.v1.FcmError"):
+            code = detail.get("errorCode")
+            if code:
+                return str(code)
+    status = error.get("status")
+    return str(status) if status else None
+
+
+class HttpxFcmProvider:
+    name = "fcm"
+
+    def __init__(
+        self,
+        settings: Settings,
+        app: AppConfig,
+        client: httpx.AsyncClient,
+        concurrency: asyncio.Semaphore,
+    ) -> None:
+        self._client = client
+        self._concurrency = concurrency
+        self._url = (
+            f"{settings.fcm_base_url.rstrip('/')}/v1/projects/{app.fcm_project_id}/messages:send"
+        )
+        self._tokens = AccessTokenSource(
+            app.fcm_service_account_json(), client, settings.fcm_token_url
+        )
+        self._timeout = settings.push_timeout_s
+
+    async def send(
+        self, notification: Notification, device_ids: list[int], tokens: list[str]
+    ) -> SendResult:
+        before, after = payloads.fcm_body_parts(notification)
+        result = SendResult()
+        try:
+            access = await self._tokens.token()
+        except Exception as exc:
+            result.transient.extend(device_ids)
+            result.note(f"oauth:{type(exc).__name__}")
+            return result
+        headers = {"authorization": f"Bearer {access}", "content-type": "application/json"}
+        in_flight = metrics.IN_FLIGHT.labels("fcm")
+        latency = metrics.PROVIDER_LATENCY.labels("fcm")
+
+        async def one(device_id: int, token: str) -> None:
+            async with self._concurrency:
+                in_flight.inc()
+                started = time.perf_counter()
+                try:
+                    response = await self._client.post(
+                        self._url,
+                        content=before + token.encode() + after,
+                        headers=headers,
+                        timeout=self._timeout,
+                    )
+                except Exception as exc:  # timeouts, dropped connections: retry later
+                    result.transient.append(device_id)
+                    result.note(type(exc).__name__)
+                    return
+                finally:
+                    in_flight.dec()
+                    latency.observe(time.perf_counter() - started)
+            status = response.status_code
+            code = None if status == 200 else error_code(response.content)
+            outcome = classify_fcm(status, code)
+            if outcome is Outcome.DELIVERED:
+                result.delivered.append(device_id)
+                return
+            result.note(code or str(status))
+            if outcome is Outcome.INVALID_TOKEN:
+                result.invalid.append(device_id)
+            elif outcome is Outcome.TRANSIENT:
+                if status == 401:
+                    self._tokens.invalidate()
+                wait = parse_retry_after(response.headers.get("retry-after"))
+                if wait is not None:
+                    result.retry_after = max(result.retry_after or 0.0, wait)
+                result.transient.append(device_id)
+            else:
+                result.permanent.append(device_id)
+
+        await asyncio.gather(*(one(d, t) for d, t in zip(device_ids, tokens, strict=True)))
+        return result
+
+    async def close(self) -> None:
+        return None  # the shared client is closed by build.Providers
