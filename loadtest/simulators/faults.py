@@ -58,25 +58,33 @@ class TokenBucket:
 
 
 class MinuteQuota:
-    """A per-key quota over fixed one-minute windows, like FCM's per-project quota."""
+    """A per-key quota over one-minute windows, like FCM's per-project quota.
+
+    Windows start at the first request rather than on the wall-clock minute, so a test that
+    sends a burst sees the same answers on every run.
+    """
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = per_minute
         self._clock = clock
+        self._origin: float | None = None
         self._window = -1
         self._used: dict[str, int] = {}
 
     def take(self, key: str) -> int:
         """0 when allowed, else the seconds until the window resets (for Retry-After)."""
         now = self._clock()
-        window = int(now // 60)
+        if self._origin is None:
+            self._origin = now
+        elapsed = now - self._origin
+        window = int(elapsed // 60)
         if window != self._window:
             self._window, self._used = window, {}
         used = self._used.get(key, 0)
         if used < self._limit:
             self._used[key] = used + 1
             return 0
-        return max(1, math.ceil((window + 1) * 60 - now))
+        return max(1, math.ceil((window + 1) * 60 - elapsed))
 
 
 class Faults:
