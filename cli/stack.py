@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,6 @@ from pathlib import Path
 import httpx
 
 from loadtest.credentials import write_apns_key, write_service_account
-
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
 SIMULATOR_ONLY = frozenset({"apns_public_key_file", "fcm_public_key_file", "fcm_client_email"})
@@ -236,7 +236,7 @@ class Stack:
     def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, object]:
         url = self.apns_url if which == "apns" else self.fcm_url
         params = {"collapse_id": collapse_id} if collapse_id else None
-        ca = str(self.workdir / "tls" / "ca.pem")
+        ca = ssl.create_default_context(cafile=str(self.workdir / "tls" / "ca.pem"))
         with httpx.Client(http2=True, verify=ca, timeout=30) as client:  # the sims speak h2 only
             response = client.get(f"{url}/_sim/stats", params=params)
         response.raise_for_status()

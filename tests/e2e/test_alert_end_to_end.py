@@ -1,0 +1,143 @@
+"""One global alert through real processes: simulators, API, expander, senders, with the
+real RabbitMQ, Redis and PostgreSQL, and the original clients (aioapns, httpx) over HTTP/2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from cli.stack import Stack
+from pushfan import apikeys, db, topology
+from pushfan.seed import seed_devices
+from pushfan.settings import Settings
+
+pytestmark = pytest.mark.e2e
+DEVICES = 3_000
+DEAD_FRACTION = 0.05
+
+
+async def _prepare(settings: Settings) -> str:
+    await db.migrate(settings)
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
+    try:
+        await seed_devices(conn, DEVICES, apps=["alpha", "beta"])
+    finally:
+        await conn.close()
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        _, plaintext = await apikeys.create(pool, "e2e", ["alerts:send"])
+    finally:
+        await pool.close()
+    return plaintext
+
+
+async def _cleanup(settings: Settings) -> None:
+    await db.drop_schema(settings)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await topology.delete_all(await connection.channel(), settings)
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    for key in client.scan_iter(f"{settings.redis_prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
+    name = f"e2e_{secrets.token_hex(3)}"
+    stack = Stack.create(name, apps=("alpha", "beta"))
+    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
+    try:
+        key = asyncio.run(_prepare(settings))
+        stack.start_simulators(dead_fraction=DEAD_FRACTION)
+        stack.start_api()
+        stack.start_workers()
+        yield stack, {"authorization": f"Bearer {key}"}
+    finally:
+        stack.stop()
+        asyncio.run(_cleanup(settings))
+
+
+def wait_done(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
+        if state["status"] == "done":
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"alert not done in time: {state}")
+
+
+def test_alert_reaches_every_device_once_and_dead_tokens_are_dropped(
+    stack: tuple[Stack, dict[str, str]],
+) -> None:
+    s, headers = stack
+    client = httpx.Client(base_url=s.api_url, timeout=10)
+    alert = {"title": "Hello", "body": "World", "ttl": 600}
+    first = client.post("/v1/alerts", json=alert, headers=headers)
+    assert first.status_code == 202
+    state = wait_done(client, first.json()["id"], headers)
+    counts = state["counts"]
+    assert counts["audience"] == DEVICES and counts["failed"] == 0
+    assert counts["delivered"] + counts["invalid"] == DEVICES
+    # ~5% of tokens are dead in the simulators, deterministically per token.
+    assert 0.02 * DEVICES < counts["invalid"] < 0.08 * DEVICES
+    apns = s.sim_stats("apns", first.json()["id"])
+    fcm = s.sim_stats("fcm", first.json()["id"])
+    assert int(apns["accepted"]) + int(fcm["accepted"]) == counts["delivered"]  # type: ignore[call-overload]
+    assert apns["duplicates"] == fcm["duplicates"] == 0
+    assert int(apns["distinct_tokens"]) > 0 and int(fcm["distinct_tokens"]) > 0  # type: ignore[call-overload]
+
+    # The dead devices were deactivated: the next alert's audience leaves them out.
+    second = client.post("/v1/alerts", json={**alert, "title": "Again"}, headers=headers)
+    again = wait_done(client, second.json()["id"], headers)["counts"]
+    assert again["audience"] == DEVICES - counts["invalid"]
+    assert again["invalid"] == 0 and again["delivered"] == again["audience"]
+
+
+def test_targeting_one_app_and_platform(stack: tuple[Stack, dict[str, str]]) -> None:
+    s, headers = stack
+    client = httpx.Client(base_url=s.api_url, timeout=10)
+    body = {
+        "title": "Beta iOS",
+        "body": "only",
+        "audience": {"apps": ["beta"], "platforms": ["ios"]},
+    }
+    created = client.post("/v1/alerts", json=body, headers=headers)
+    state = wait_done(client, created.json()["id"], headers)
+    apns = s.sim_stats("apns", created.json()["id"])
+    fcm = s.sim_stats("fcm", created.json()["id"])
+    assert int(fcm["accepted"]) == 0  # type: ignore[call-overload]
+    assert int(apns["accepted"]) == state["counts"]["delivered"] > 0  # type: ignore[call-overload]
+    assert state["counts"]["audience"] < DEVICES / 3
+
+
+def test_demo_command_reports_an_exact_delivery() -> None:
+    """The README's main command, at a small size: its JSON line says it all added up."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "demo", "--devices", "2000", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "done" and summary["duplicates"] == 0
+    assert summary["delivered"] + summary["invalid"] + summary["failed"] == summary["audience"]
+    assert summary["audience"] == 2000 and summary["simulators_agree"]
+    assert summary["first_push_ms"] is not None and summary["pushes_per_s"] > 0
