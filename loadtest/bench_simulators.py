@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -196,7 +197,11 @@ def bench(provider: str, transport: str, workdir: Path, args: argparse.Namespace
 
 
 def client(url: str, workdir: Path) -> httpx.Client:
-    verify: str | bool = str(workdir / "tls" / "ca.pem") if url.startswith("https") else False
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=workdir / "tls" / "ca.pem")
+        if url.startswith("https")
+        else True
+    )
     return httpx.Client(http1=False, http2=True, verify=verify)
 
 

@@ -6,12 +6,14 @@ import json
 import os
 import select
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -35,12 +37,14 @@ class Simulator:
     process: subprocess.Popen[str]
     ca: Path
 
-    def client(self) -> httpx.AsyncClient:
-        verify: str | bool = str(self.ca) if self.url.startswith("https") else False
-        return httpx.AsyncClient(base_url=self.url, http1=False, http2=True, verify=verify)
+    def _verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca) if self.url.startswith("https") else True
 
-    def stats(self, **params: str) -> dict[str, object]:
-        with httpx.Client(http1=False, http2=True, verify=str(self.ca)) as http:
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, http1=False, http2=True, verify=self._verify())
+
+    def stats(self, **params: str) -> dict[str, Any]:
+        with httpx.Client(http1=False, http2=True, verify=self._verify()) as http:
             return dict(http.get(f"{self.url}/_sim/stats", params=params).json())
 
 
