@@ -1,7 +1,7 @@
 """Counts accepted pushes per (collapse id, token) in bounded memory.
 
-Each accepted push appends two numbers: a 64-bit hash of the token and a small index of its
-collapse id (12 bytes a push, so 10^7 pushes take ~120 MB). Distinct devices and duplicates
+Each accepted push appends two numbers: a 64-bit hash of the token and a 16-bit index of its
+collapse id (10 bytes a push, so 10^7 pushes take ~100 MB). Distinct devices and duplicates
 are computed on demand with numpy from a snapshot, in a thread, so the event loop keeps
 serving while a large stats request is answered. Python's str hash is random per process but
 stable within it, which is all counting needs; two tokens colliding in 64 bits among 10^7 is
@@ -29,7 +29,7 @@ PER_SECOND_WINDOW = 300  # seconds of per-second history kept
 @dataclass(frozen=True)
 class Snapshot:
     tokens: npt.NDArray[np.int64]
-    cids: npt.NDArray[np.uint32]
+    cids: npt.NDArray[np.uint16]
     names: list[str]
 
 
@@ -40,7 +40,7 @@ class Recorder:
 
     def reset(self) -> None:
         self._tokens = array("q")
-        self._cids = array("I")
+        self._cids = array("H")
         self._cid_index: dict[str, int] = {NO_COLLAPSE_ID: 0}
         self._cid_names: list[str] = [NO_COLLAPSE_ID]
         self.rejected: dict[str, int] = {}
@@ -96,7 +96,7 @@ class Recorder:
     def snapshot(self) -> Snapshot:
         """Copies of the counters, safe to analyse in another thread while pushes arrive."""
         tokens = np.frombuffer(self._tokens, dtype=np.int64).copy()
-        cids = np.frombuffer(self._cids, dtype=np.uint32).copy()
+        cids = np.frombuffer(self._cids, dtype=np.uint16).copy()
         return Snapshot(tokens, cids, list(self._cid_names))
 
     def stats(self, collapse_id: str | None = None) -> dict[str, Any]:
@@ -131,8 +131,13 @@ def summarise(snap: Snapshot, collapse_id: str | None = None) -> dict[str, Any]:
     by_cid: dict[str, dict[str, int]] = {}
     distinct_pairs = duplicated = 0
     if n:
-        order = np.lexsort((tokens, cids))
+        # Group by collapse id (a radix sort on 16 bits), then sort tokens within each group:
+        # about twice as fast as np.lexsort on 10^7 pushes.
+        order = np.argsort(cids, kind="stable")
         c, t = cids[order], tokens[order]
+        bounds = np.flatnonzero(np.diff(c)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, n], strict=True):
+            t[lo:hi].sort()
         starts = np.empty(n, dtype=bool)
         starts[0] = True
         starts[1:] = (c[1:] != c[:-1]) | (t[1:] != t[:-1])

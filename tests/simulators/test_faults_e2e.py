@@ -154,12 +154,12 @@ async def test_latency_is_added(
     assert time.monotonic() - started >= 0.13
 
 
-@pytest.mark.parametrize("transport", ["--h2c", "--seed=0"])
+@pytest.mark.parametrize("transport", [["--h2c"], []], ids=["h2c", "tls"])
 async def test_every_fifth_request_loses_its_connection(
-    simulators: Callable[..., Simulator], apns_creds: ApnsCredentials, transport: str
+    simulators: Callable[..., Simulator], apns_creds: ApnsCredentials, transport: list[str]
 ) -> None:
     """Sequential requests: the 5th and 10th are cut off; the client reconnects for the rest."""
-    apns = simulators(apns_argv(apns_creds, transport, "--drop-connection-every", "5"))
+    apns = simulators(apns_argv(apns_creds, *transport, "--drop-connection-every", "5"))
     headers = {"authorization": f"bearer {provider_token(apns_creds)}", "apns-topic": "t"}
     outcomes = []
     async with apns.client() as http:
