@@ -204,8 +204,42 @@ PUSHFAN_COMMANDS = (
 
 
 def is_pushfan_command(args: list[str]) -> bool:
-    line = shlex.join(args)
-    return any(re.fullmatch(pattern, line) for pattern in PUSHFAN_COMMANDS)
+    """One of the process kinds above, and accepted by the real `pushfan` argument parsers."""
+    split = [part for a in args for part in (a.split("=", 1) if a.startswith("--") else [a])]
+    kept: list[str] = []
+    skip = False
+    for a in split:  # simulator credentials and TLS options: checked by the parser below
+        if skip:
+            skip = False
+        elif a in _SIMULATOR_EXTRA_OPTIONS:
+            skip = True
+        else:
+            kept.append(a)
+    if not any(re.fullmatch(pattern, shlex.join(kept)) for pattern in PUSHFAN_COMMANDS):
+        return False
+    from cli.main import build_parser
+
+    try:
+        parsed = build_parser().parse_args(args)
+        if parsed.command == "simulate":
+            from loadtest.simulators.cli import build_parser as simulator_parser
+
+            simulator_parser().parse_args(parsed.rest)
+    except SystemExit:
+        return False
+    return True
+
+
+_SIMULATOR_EXTRA_OPTIONS = {
+    "--host",
+    "--cert",
+    "--key",
+    "--tls-dir",
+    "--auth-key",
+    "--account",
+    "--topic",
+    "--project",
+}
 
 
 def crd_schemas() -> dict[tuple[str, str], Doc]:
