@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -34,7 +35,7 @@ def resources(request: Request) -> Resources:
 Res = Annotated[Resources, Depends(resources)]
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
+def require(scope: str) -> Callable[..., Awaitable[apikeys.ApiKey]]:
     """A dependency that admits only a live API key holding `scope` (or `admin`)."""
 
     async def check(request: Request, res: Res) -> apikeys.ApiKey:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -70,7 +71,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def ensure_services(timeout_s: float = 60.0, log=print) -> list[str]:  # type: ignore[no-untyped-def]
+def ensure_services(timeout_s: float = 60.0, log: Callable[[str], object] = print) -> list[str]:
     """Make sure each service answers; returns problems (empty when all are up)."""
     problems = []
     for service in SERVICES:
@@ -91,3 +92,13 @@ def ensure_services(timeout_s: float = 60.0, log=print) -> list[str]:  # type: i
         else:
             problems.append(f"{service.name} did not start on :{service.port}; {service.hint}")
     return problems
+
+
+if __name__ == "__main__":
+    # `python3 -m cli.services`: usable before the project is installed (stdlib only).
+    import sys
+
+    found = ensure_services()
+    for problem in found:
+        print(f"! {problem}", file=sys.stderr)
+    sys.exit(1 if found else 0)

@@ -6,12 +6,13 @@ import logging
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import Pool
 
 from pushfan.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Pool = asyncpg.Pool
+__all__ = ["Pool", "create_pool", "drop_schema", "migrate"]
 
 
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> Pool:
@@ -28,7 +29,7 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
 
 def _migration_files() -> list[tuple[str, str]]:
     folder = resources.files("pushfan") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name, f.read_text()) for f in files]
 
 

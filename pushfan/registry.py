@@ -81,7 +81,8 @@ async def id_range(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, int] |
 
 
 def _filter_sql(audience: AudienceFilter, first_param: int) -> tuple[str, list[object]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[object] = []
     n = first_param
     if audience.platforms:
         clauses.append(f"platform = ANY(${n}::text[])")

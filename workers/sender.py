@@ -20,7 +20,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, registry
 from pushfan.messages import SendBatch, decode_batch
-from pushfan.progress import Progress
+from pushfan.progress import Counts, Progress
 from workers.providers.base import Provider
 from workers.runner import Poison
 
@@ -97,6 +97,6 @@ class Sender:
             log.info("batch %s: %s", batch.batch_id, result.reasons)
         await self._settle(batch.alert_id, counts)
 
-    async def _settle(self, alert_id: str, counts) -> None:  # type: ignore[no-untyped-def]
+    async def _settle(self, alert_id: str, counts: Counts) -> None:
         if counts.done and await alerts.finish(self.pool, alert_id, counts):
             log.info("alert %s done: %s", alert_id, counts)

@@ -40,7 +40,7 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
     pending = None if audience is None else max(0, audience - finished)
     return AlertOut(
         id=alert.id,
-        status=alert.status,  # type: ignore[arg-type]
+        status=alert.status,
         title=alert.title,
         created_at=alert.created_at.isoformat(),
         expires_at=alert.expires_at.isoformat(),

@@ -135,7 +135,7 @@ async def test_every_route_checks_the_key(client: httpx.AsyncClient, pool: Pool)
         ("POST", "/v1/devices", {}),
         ("DELETE", "/v1/devices/1", None),
     ]
-    wrong, wrong_plain = await apikeys.create(pool, "wrong", ["notifications:send"])
+    _, wrong_plain = await apikeys.create(pool, "wrong", ["notifications:send"])
     revoked, revoked_plain = await apikeys.create(pool, "old", ["alerts:send", "devices:write"])
     await apikeys.revoke(pool, revoked.id)
     for method, path, body in routes:

@@ -23,7 +23,8 @@ def small_shards(settings: Settings) -> Settings:
     return settings.model_copy(update={"shard_size": 1_000, "expander_page_size": 300})
 
 
-async def make_alert(pool: Pool, audience: AudienceFilter = AudienceFilter()) -> ExpandTask:
+async def make_alert(pool: Pool, audience: AudienceFilter | None = None) -> ExpandTask:
+    audience = audience or AudienceFilter()
     alert, _ = await alerts.create(
         pool, alerts.AlertIn("t", "b", {}, audience, 600, "high"), None, None
     )

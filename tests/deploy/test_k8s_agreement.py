@@ -343,3 +343,15 @@ def test_provider_credential_files_are_mounted_where_apps_point() -> None:
         for path in (app.apns_key_file, app.fcm_service_account_file):
             assert path is not None
             assert str(path.parent) == mount["mountPath"] and path.name in keys
+
+
+def test_api_probe_paths_are_routes_of_the_api() -> None:
+    """The API Deployment's probe paths and metrics path are routes the API serves."""
+    from api.routes import health
+
+    paths = {getattr(route, "path", None) for route in health.router.routes}
+    deployment = manifests.one(manifests.build("production"), "Deployment", "pushfan-api")
+    (container,) = manifests.containers(deployment)
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] in paths, probe
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] in paths

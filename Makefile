@@ -1,0 +1,51 @@
+# pushfan: every command a developer or CI needs. `make demo` and `make test` do all set-up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install services format lint typecheck test test-fast demo bench bench-simulators trigger-latency clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# RabbitMQ, Redis and PostgreSQL: checked, started if installed but stopped, else explained.
+services:
+	python3 -m cli.services
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install services lint typecheck
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install services
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+
+demo: install services
+	$(VENV)/bin/pushfan demo $(DEMO_ARGS)
+
+bench-simulators: install
+	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
+	$(PY) loadtest/bench_simulators.py
+
+trigger-latency: install services
+	$(PY) loadtest/trigger_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
