@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Resources
@@ -85,9 +86,18 @@ class RequestTimer:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            metrics.API_LATENCY.labels(template, scope["method"], f"{status // 100}xx").observe(
+            method = metrics.method_label(scope["method"])
+            metrics.API_LATENCY.labels(template, method, f"{status // 100}xx").observe(
                 time.perf_counter() - started
             )
+
+
+def _routes(app: FastAPI) -> list[object]:
+    # FastAPI >= 0.165 nests included routers; iter_route_contexts flattens them.
+    flatten = getattr(routing, "iter_route_contexts", None)
+    if flatten is None:
+        return list(app.routes)
+    return [context.route for context in flatten(app.routes)]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -123,6 +133,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)
+    # Every route's latency series exists at 0 from the start (include routers above this).
+    metrics.precreate_api(
+        (route.path, route.methods or ()) for route in _routes(app) if isinstance(route, APIRoute)
+    )
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

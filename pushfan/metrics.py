@@ -8,7 +8,7 @@ every series exist at 0 so dashboards and alerts see a flat line rather than no 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -54,6 +54,17 @@ API_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 ALERTS_CREATED = Counter("pushfan_alerts_created_total", "Alerts accepted by the API")
+# Planned vs expanded shards is an alert's expansion progress (the expander counts both).
+PLANNED_SHARDS = Counter("pushfan_planned_shards_total", "Shards planned by the expander")
+
+BATCH_RESULTS = ("acked", "failed")
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+# Any other request method is labelled "other": clients choose the method, labels stay bounded.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else "other"
 
 
 def precreate() -> None:
@@ -64,8 +75,16 @@ def precreate() -> None:
         BATCH_SECONDS.labels(provider)
         RATE_LIMIT_WAIT.labels(provider)
         IN_FLIGHT.labels(provider)
-        for result in ("acked", "failed"):
+        for result in BATCH_RESULTS:
             BATCHES.labels(provider, result)
+
+
+def precreate_api(routes: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Pre-create the latency series of every (route template, method) the API serves."""
+    for path, methods in routes:
+        for method in methods:
+            for status in STATUS_CLASSES:
+                API_LATENCY.labels(path, method_label(method), status)
 
 
 def serve_worker_endpoints(port: int, is_ready: Callable[[], bool]) -> ThreadingHTTPServer:
