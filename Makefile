@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+	@# The dashboard's browser test drives Debian's Chromium (Playwright never downloads one).
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # RabbitMQ, Redis and PostgreSQL: checked, started if installed but stopped, else explained.
 services:

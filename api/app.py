@@ -5,19 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, routing
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admin import AdminHeaders
 from api.deps import Resources
-from api.routes import alerts, devices, health
+from api.routes import admin_api, admin_pages, alerts, devices, health, notifications
 from pushfan import db, metrics, topology
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
+from pushfan.ratelimit import RateLimiter
+from pushfan.sessions import Sessions
 from pushfan.settings import Settings
+from pushfan.trigger import Trigger
 
 
 class BodyLimit:
@@ -108,17 +114,36 @@ def create_app(settings: Settings) -> FastAPI:
         connection = await topology.connect(settings)
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
+        publisher = Publisher(channel, settings.publish_timeout_s)
+        queues = topology.QueueNames.for_prefix(settings.queue_prefix)
+        prefix = settings.redis_prefix
         app.state.resources = Resources(
             settings=settings,
             pool=pool,
             redis=redis,
-            publisher=Publisher(channel, settings.publish_timeout_s),
-            progress=Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
-            queues=topology.QueueNames.for_prefix(settings.queue_prefix),
+            publisher=publisher,
+            progress=Progress(redis, prefix, settings.progress_ttl_s),
+            queues=queues,
+            trigger=Trigger(pool, publisher, queues, settings.app_names),
+            trigger_limiter=RateLimiter(
+                redis, prefix, settings.trigger_rate_per_s, settings.trigger_burst
+            ),
+            login_limiter=RateLimiter(
+                redis,
+                prefix,
+                settings.login_attempts_per_min / 60,
+                max(1, int(settings.login_attempts_per_min)),
+            ),
+            sessions=Sessions(redis, prefix, settings.session_ttl_s),
         )
+        metrics_server = None
+        if settings.api_metrics_port:
+            metrics_server = metrics.serve_worker_endpoints(settings.api_metrics_port, lambda: True)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             await connection.close()
             await redis.aclose()
             await pool.close()
@@ -133,10 +158,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)
+    app.include_router(notifications.router)
+    app.include_router(admin_pages.router)
+    app.include_router(admin_api.router)
+    app.mount(
+        "/admin/static", StaticFiles(directory=Path(__file__).parent / "static"), "admin-static"
+    )
     # Every route's latency series exists at 0 from the start (include routers above this).
     metrics.precreate_api(
         (route.path, route.methods or ()) for route in _routes(app) if isinstance(route, APIRoute)
     )
+    app.add_middleware(AdminHeaders)
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,8 +14,11 @@ from fastapi import Depends, HTTPException, Request, status
 from pushfan import apikeys
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
+from pushfan.ratelimit import RateLimiter
+from pushfan.sessions import Sessions
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from pushfan.trigger import Trigger
 
 
 @dataclass
@@ -25,6 +29,10 @@ class Resources:
     publisher: Publisher
     progress: Progress
     queues: QueueNames
+    trigger: Trigger
+    trigger_limiter: RateLimiter
+    login_limiter: RateLimiter
+    sessions: Sessions
 
 
 def resources(request: Request) -> Resources:
@@ -60,4 +68,25 @@ def require(scope: str) -> Callable[..., Awaitable[apikeys.ApiKey]]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this API key lacks scope {scope!r}")
         return key
 
+    check.scope = scope  # type: ignore[attr-defined]  # read by the auth-matrix test
+    return check
+
+
+def require_trigger(scope: str) -> Callable[..., Awaitable[apikeys.ApiKey]]:
+    """`require(scope)`, then the per-key rate limit of the REST triggers (429)."""
+    authorize = require(scope)
+
+    async def check(request: Request, res: Res) -> apikeys.ApiKey:
+        key = await authorize(request, res)
+        decision = await res.trigger_limiter.hit(f"key:{key.id}")
+        if not decision.allowed:
+            retry_after = max(1, math.ceil(decision.retry_after_s))
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"rate limit of this API key reached; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+        return key
+
+    check.scope = scope  # type: ignore[attr-defined]
     return check

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from pushfan.alerts import AlertIn
+from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -35,15 +38,82 @@ class AudienceIn(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=32)
 
 
-class AlertCreate(Strict):
+class PushContent(Strict):
+    """What the phone shows, and for how long it may be delivered: alerts and targeted alike."""
+
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     data: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], str] = Field(
         default_factory=dict, max_length=32
     )
-    audience: AudienceIn = Field(default_factory=AudienceIn)
     ttl: int = Field(3600, ge=1, le=28 * 24 * 3600, description="seconds the alert stays valid")
     priority: Literal["high", "normal"] = "high"
+
+    def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
+        return AlertIn(
+            title=self.title,
+            body=self.body,
+            data=self.data,
+            audience=audience,
+            ttl_s=self.ttl,
+            priority=self.priority,
+            targets=targets,
+        )
+
+
+class AlertCreate(PushContent):
+    audience: AudienceIn = Field(default_factory=AudienceIn)
+
+    def alert_in(self) -> AlertIn:
+        audience = AudienceFilter(
+            platforms=list(self.audience.platforms),
+            apps=list(self.audience.apps),
+            tags=list(self.audience.tags),
+        )
+        return self._alert_in(audience, None)
+
+
+MAX_TARGETS = 10_000
+DeviceId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class TokenTargetIn(Strict):
+    platform: Literal["ios", "android"]
+    app: AppName
+    token: Annotated[str, StringConstraints(min_length=32, max_length=4096)]
+
+
+class UserTargetIn(Strict):
+    app: AppName
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TargetsIn(Strict):
+    """Explicit recipients; duplicates (a device named twice) get one push."""
+
+    device_ids: list[DeviceId] = Field(default_factory=list, max_length=MAX_TARGETS)
+    tokens: list[TokenTargetIn] = Field(default_factory=list, max_length=MAX_TARGETS)
+    user_ids: list[UserTargetIn] = Field(default_factory=list, max_length=MAX_TARGETS)
+
+    @model_validator(mode="after")
+    def _total(self) -> TargetsIn:
+        total = len(self.device_ids) + len(self.tokens) + len(self.user_ids)
+        if not 1 <= total <= MAX_TARGETS:
+            raise ValueError(f"name 1 to {MAX_TARGETS} targets in all; got {total}")
+        return self
+
+
+class NotificationCreate(PushContent):
+    to: TargetsIn
+
+    def alert_in(self, tokens: list[TokenTarget]) -> AlertIn:
+        """`tokens` are the request's tokens once normalised by the route."""
+        spec = TargetSpec(
+            device_ids=list(self.to.device_ids),
+            tokens=tokens,
+            user_ids=[UserTarget(app=u.app, user_id=u.user_id) for u in self.to.user_ids],
+        )
+        return self._alert_in(AudienceFilter(), spec)
 
 
 class Counts(BaseModel):
@@ -57,6 +127,7 @@ class Counts(BaseModel):
 
 class AlertOut(BaseModel):
     id: str
+    kind: Literal["global", "targeted"] = "global"
     status: Literal["queued", "expanding", "sending", "done", "cancelled"]
     title: str
     created_at: str

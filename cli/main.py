@@ -67,6 +67,12 @@ def _cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return run_keys(settings, args)
 
 
+def _cmd_admins(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.admins import run_admins
+
+    return run_admins(settings, args)
+
+
 def _cmd_simulate(_settings: Settings, args: argparse.Namespace) -> int:
     from loadtest.simulators.cli import main as simulate
 
@@ -112,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     keys.set_defaults(func=_cmd_keys)
+
+    admins = sub.add_parser("admins", help="dashboard admins")
+    admins_sub = admins.add_subparsers(dest="admins_command", required=True)
+    admin_create = admins_sub.add_parser("create", help="add an admin or reset a password")
+    admin_create.add_argument("--username", required=True)
+    admin_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    admins.set_defaults(func=_cmd_admins)
 
     simulate = sub.add_parser("simulate", help="run an APNs or FCM simulator", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 import orjson
 
-from pushfan.messages import AudienceFilter, Notification
+from pushfan.messages import AudienceFilter, Notification, TargetSpec
 from pushfan.progress import Counts
 
 STATUS_ORDER = ("queued", "expanding", "sending", "done")
@@ -34,6 +35,11 @@ class AlertIn:
     audience: AudienceFilter
     ttl_s: int
     priority: str
+    targets: TargetSpec | None = None  # set for a targeted push (kind 'targeted')
+
+    @property
+    def kind(self) -> str:
+        return "global" if self.targets is None else "targeted"
 
     def request_hash(self) -> str:
         doc = {
@@ -48,6 +54,8 @@ class AlertIn:
             "ttl_s": self.ttl_s,
             "priority": self.priority,
         }
+        if self.targets is not None:
+            doc["targets"] = msgspec.to_builtins(self.targets)
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -70,6 +78,8 @@ class Alert:
     created_at: datetime
     expires_at: datetime
     finished_at: datetime | None
+    kind: str = "global"
+    targets: TargetSpec | None = None
 
     def notification(self) -> Notification:
         return Notification(
@@ -102,6 +112,10 @@ def _from_row(row: asyncpg.Record) -> Alert:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         finished_at=row["finished_at"],
+        kind=row["kind"],
+        targets=None
+        if row["targets"] is None
+        else msgspec.json.decode(row["targets"], type=TargetSpec),
     )
 
 
@@ -120,9 +134,10 @@ async def create(
     row = await pool.fetchrow(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
-                            audience_filter, ttl_s, priority, created_by, expires_at)
+                            audience_filter, ttl_s, priority, created_by, expires_at,
+                            kind, targets)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
-                now() + make_interval(secs => $8::integer))
+                now() + make_interval(secs => $8::integer), $11, $12::jsonb)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING *
         """,
@@ -136,6 +151,8 @@ async def create(
         alert.ttl_s,
         alert.priority,
         created_by,
+        alert.kind,
+        None if alert.targets is None else msgspec.json.encode(alert.targets).decode(),
     )
     if row is not None:
         return _from_row(row), True

@@ -1,8 +1,9 @@
 """Messages on the broker, encoded with msgspec (JSON): decoding is on every sender's hot path.
 
 An expansion task is either the alert's plan (the whole device-id range, split by the
-expander into shards) or one shard `[lo, hi)`. A send batch carries everything a sender needs
-so it never reads the database: the rendered notification once, then only ids and tokens.
+expander into shards), one shard `[lo, hi)`, or a targeted push's explicit list of targets.
+A send batch carries everything a sender needs so it never reads the database: the rendered
+notification once, then only ids and tokens.
 """
 
 from __future__ import annotations
@@ -27,14 +28,37 @@ class Notification(msgspec.Struct, frozen=True):
     collapse_id: str = ""  # = alert id: one notification on the phone even if sent twice
 
 
+class TokenTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platform: str
+    app: str
+    token: str
+
+
+class UserTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    app: str
+    user_id: str
+
+
+class TargetSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The explicit audience of a targeted push (POST /v1/notifications)."""
+
+    device_ids: list[int] = []
+    tokens: list[TokenTarget] = []
+    user_ids: list[UserTarget] = []
+
+    def size(self) -> int:
+        return len(self.device_ids) + len(self.tokens) + len(self.user_ids)
+
+
 class ExpandTask(msgspec.Struct, frozen=True):
     alert_id: str
-    kind: Literal["plan", "shard"]
+    kind: Literal["plan", "shard", "targets"]
     audience: AudienceFilter
     notification: Notification
     lo: int = 0
     hi: int = 0
     shard: int = -1
+    targets: TargetSpec | None = None  # kind "targets" only: expanded as one shard, 0
 
 
 class SendBatch(msgspec.Struct, frozen=True):

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_body_bytes: int = 1_048_576
+    # /metrics: served on the API port by default (the manifests scrape it there); a
+    # separate port keeps it off the public listener, or it can require an `admin` key.
+    api_metrics_port: int = 0
+    metrics_require_key: bool = False
+    # Per-API-key limit on the REST triggers (GCRA in Redis): sustained rate and burst.
+    trigger_rate_per_s: float = Field(10.0, ge=0)  # 0 disables the limit
+    trigger_burst: int = Field(20, ge=1)
+    # Dashboard sign-in: server-side sessions in Redis; attempts limited per username.
+    session_ttl_s: int = Field(8 * 3600, ge=60)
+    login_attempts_per_min: float = Field(10.0, gt=0)
 
     # Workers.
     metrics_port: int = 0  # 0 disables the worker's /metrics listener

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
-from api.deps import Res, require
+from api.deps import Res, Resources, require, require_trigger
 from api.models import AlertCreate, AlertOut, Counts
-from pushfan import alerts, metrics, payloads
+from pushfan import alerts, trigger
 from pushfan.apikeys import ApiKey
-from pushfan.messages import AudienceFilter, ExpandTask, Notification, encode
 from pushfan.progress import Counts as LiveCounts
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 IdempotencyKey = Annotated[
@@ -40,6 +37,7 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
     pending = None if audience is None else max(0, audience - finished)
     return AlertOut(
         id=alert.id,
+        kind=alert.kind,
         status=alert.status,
         title=alert.title,
         created_at=alert.created_at.isoformat(),
@@ -60,64 +58,40 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertOut,
-    responses={409: {"description": "Idempotency-Key reused with another request"}},
+    responses={
+        409: {"description": "Idempotency-Key reused with another request"},
+        429: {"description": "rate limit of this API key reached (see Retry-After)"},
+    },
 )
 async def create_alert(
     body: AlertCreate,
     res: Res,
     response: Response,
-    key: Annotated[ApiKey, Depends(require("alerts:send"))],
+    key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
     idempotency_key: IdempotencyKey = None,
 ) -> AlertOut:
-    unknown = set(body.audience.apps) - set(res.settings.app_names)
-    if unknown:
-        raise HTTPException(422, f"unknown app(s) in audience: {', '.join(sorted(unknown))}")
-    alert_in = alerts.AlertIn(
-        title=body.title,
-        body=body.body,
-        data=body.data,
-        audience=AudienceFilter(
-            platforms=list(body.audience.platforms),
-            apps=list(body.audience.apps),
-            tags=list(body.audience.tags),
-        ),
-        ttl_s=body.ttl,
-        priority=body.priority,
-    )
+    alert = await submit(res, body.alert_in(), idempotency_key, key.id)
+    response.headers["Location"] = f"/v1/alerts/{alert.id}"
+    return alert_out(alert, None)
 
-    too_big = payloads.oversize_reason(
-        Notification(title=body.title, body=body.body, data=body.data, collapse_id="0" * 36)
-    )
-    if too_big:
-        raise HTTPException(422, too_big)
+
+async def submit(
+    res: Resources, alert_in: alerts.AlertIn, idempotency_key: str | None, actor: str
+) -> alerts.Alert:
+    """The shared trigger, with its refusals as HTTP answers (REST and dashboard alike)."""
     try:
-        alert, created = await alerts.create(res.pool, alert_in, idempotency_key, key.id)
-    except alerts.IdempotencyConflict:
+        alert, _ = await res.trigger.submit(alert_in, idempotency_key, actor)
+    except trigger.Invalid as exc:
+        raise HTTPException(422, str(exc)) from None
+    except trigger.IdempotencyConflict:
         raise HTTPException(
             409, "this Idempotency-Key was already used with a different request"
         ) from None
-    if not alert.published:
-        # Publish the plan only; the expander splits it into shards, so the trigger's cost
-        # does not depend on the audience.
-        task = ExpandTask(
-            alert_id=alert.id,
-            kind="plan",
-            audience=alert.audience_filter,
-            notification=alert.notification(),
-        )
-        try:
-            await res.publisher.publish(res.queues.expand, encode(task), f"{alert.id}:plan")
-        except Exception:
-            log.exception("could not publish alert %s", alert.id)
-            raise HTTPException(
-                503, "the broker did not confirm the alert; retry with the same Idempotency-Key"
-            ) from None
-        await alerts.mark_published(res.pool, alert.id)
-        metrics.ALERTS_CREATED.inc()
-    if created:
-        log.info("alert %s created by key %s", alert.id, key.id)
-    response.headers["Location"] = f"/v1/alerts/{alert.id}"
-    return alert_out(alert, None)
+    except trigger.NotQueued:
+        raise HTTPException(
+            503, "the broker did not confirm the alert; retry with the same Idempotency-Key"
+        ) from None
+    return alert
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
@@ -129,6 +103,11 @@ async def get_alert(
     alert = await alerts.get(res.pool, alert_id)
     if alert is None:
         raise HTTPException(404, "no such alert")
+    return await current(res, alert)
+
+
+async def current(res: Resources, alert: alerts.Alert) -> AlertOut:
+    """The alert with live counts from Redis while it runs, stored counts once it ended."""
     live = None
     if alert.status not in ("done", "cancelled"):
         live = await res.progress.counts(alert.id)

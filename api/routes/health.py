@@ -1,14 +1,16 @@
-"""Liveness, readiness and metrics: the only routes that need no API key."""
+"""Liveness, readiness and metrics: the only routes that need no API key (metrics can be
+made to need an `admin` key, or moved to their own port: Settings.metrics_require_key,
+Settings.api_metrics_port)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import Res
+from api.deps import Res, require
 
 router = APIRouter(tags=["health"])
 
@@ -40,5 +42,10 @@ async def readyz(res: Res, response: Response) -> dict[str, str]:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics() -> Response:
+async def prometheus_metrics(request: Request, res: Res) -> Response:
+    # Off the public listener when a metrics port is set; or behind an `admin` key.
+    if res.settings.api_metrics_port:
+        raise HTTPException(404, "metrics are served on the metrics port")
+    if res.settings.metrics_require_key:
+        await require("admin")(request, res)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,111 @@
+"""The dashboard's JSON endpoints, for its scripts: audience estimate, send, progress of
+every alert, cancel. Signed-in admins only; every POST carries the session's CSRF token."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query
+from pydantic import BaseModel, ValidationError
+
+from api.admin import AdminSession, CsrfSession
+from api.deps import Res
+from api.models import AlertCreate, AlertOut, AudienceIn
+from api.routes.admin_pages import HISTORY
+from api.routes.alerts import current, submit
+from pushfan import alerts, registry
+from pushfan.messages import AudienceFilter
+
+router = APIRouter(prefix="/admin/api", include_in_schema=False)
+
+
+class Estimate(BaseModel):
+    audience: int
+    milliseconds: float
+
+
+class AdminAlert(AlertOut):
+    audience_filter: dict[str, list[str]]
+    age_s: float
+
+
+class AlertList(BaseModel):
+    alerts: list[AdminAlert]
+
+
+@router.get("/estimate", response_model=Estimate)
+async def estimate(
+    res: Res,
+    _session: AdminSession,
+    platforms: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    apps: Annotated[list[str], Query()] = [],  # noqa: B006
+    tags: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> Estimate:
+    try:
+        audience = AudienceIn(platforms=platforms, apps=apps, tags=tags)
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_input=False)) from None
+    unknown = set(audience.apps) - set(res.settings.app_names)
+    if unknown:
+        raise HTTPException(422, f"unknown app(s): {', '.join(sorted(unknown))}")
+    started = time.perf_counter()
+    count = await registry.count_audience(
+        res.pool,
+        AudienceFilter(
+            platforms=list(audience.platforms), apps=list(audience.apps), tags=list(audience.tags)
+        ),
+    )
+    return Estimate(audience=count, milliseconds=round((time.perf_counter() - started) * 1000, 1))
+
+
+@router.post("/alerts", response_model=AdminAlert, status_code=202)
+async def send(
+    body: AlertCreate,
+    res: Res,
+    session: CsrfSession,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$")
+    ] = None,
+) -> AdminAlert:
+    # The same path as POST /v1/alerts; a double click resends the same key, so one alert.
+    key = f"{session.actor}:{idempotency_key}" if idempotency_key else None
+    alert = await submit(res, body.alert_in(), key, session.actor)
+    return await _admin_alert(res, alert)
+
+
+@router.get("/alerts", response_model=AlertList)
+async def list_alerts(res: Res, _session: AdminSession) -> AlertList:
+    recent = await alerts.recent(res.pool, HISTORY)
+    return AlertList(alerts=[await _admin_alert(res, a) for a in recent])
+
+
+@router.post("/alerts/{alert_id}/cancel", response_model=AdminAlert)
+async def cancel(alert_id: str, res: Res, _session: CsrfSession) -> AdminAlert:
+    alert = await alerts.get(res.pool, alert_id)
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    # Cancellation itself belongs to pushfan.alerts (issue 4); until it lands, say so.
+    do_cancel = getattr(alerts, "cancel", None)
+    if do_cancel is None:
+        raise HTTPException(501, "cancelling is not available in this version")
+    await do_cancel(res.pool, res.progress, alert.id)
+    refreshed = await alerts.get(res.pool, alert.id)
+    assert refreshed is not None
+    return await _admin_alert(res, refreshed)
+
+
+async def _admin_alert(res: Res, alert: alerts.Alert) -> AdminAlert:
+    out = await current(res, alert)
+    age = time.time() - alert.created_at.timestamp()
+    if alert.finished_at is not None:
+        age = (alert.finished_at - alert.created_at).total_seconds()
+    return AdminAlert(
+        **out.model_dump(),
+        audience_filter={
+            "platforms": list(alert.audience_filter.platforms),
+            "apps": list(alert.audience_filter.apps),
+            "tags": list(alert.audience_filter.tags),
+        },
+        age_s=round(age, 3),
+    )

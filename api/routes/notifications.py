@@ -1,0 +1,68 @@
+"""Targeted pushes for other systems: explicit device ids, tokens or user ids (≤ 10,000).
+
+Stored as an alert of kind 'targeted' and sent through the same path as a global alert
+(one expansion message, the same batches, dedup and counters), so it has the same
+guarantees; its status is at GET /v1/notifications/{id} (or /v1/alerts/{id}).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+
+from api.deps import Res, require, require_trigger
+from api.models import AlertOut, NotificationCreate
+from api.routes.alerts import IdempotencyKey, alert_out, current, submit
+from api.routes.devices import TOKEN_FORMATS
+from pushfan import alerts
+from pushfan.apikeys import ApiKey
+from pushfan.messages import TokenTarget
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+
+def normalised_tokens(body: NotificationCreate) -> list[TokenTarget]:
+    """Tokens checked against their platform's format and stored the way devices are."""
+    tokens = []
+    for n, target in enumerate(body.to.tokens):
+        pattern, rule = TOKEN_FORMATS[target.platform]
+        if not pattern.match(target.token):
+            raise HTTPException(422, f"bad token at to.tokens[{n}]: {rule}")
+        token = target.token.lower() if target.platform == "ios" else target.token
+        tokens.append(TokenTarget(platform=target.platform, app=target.app, token=token))
+    return tokens
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AlertOut,
+    responses={
+        409: {"description": "Idempotency-Key reused with another request"},
+        429: {"description": "rate limit of this API key reached (see Retry-After)"},
+    },
+)
+async def create_notification(
+    body: NotificationCreate,
+    res: Res,
+    response: Response,
+    key: Annotated[ApiKey, Depends(require_trigger("notifications:send"))],
+    idempotency_key: IdempotencyKey = None,
+) -> AlertOut:
+    alert_in = body.alert_in(normalised_tokens(body))
+    alert = await submit(res, alert_in, idempotency_key, key.id)
+    response.headers["Location"] = f"/v1/notifications/{alert.id}"
+    return alert_out(alert, None)
+
+
+@router.get("/{notification_id}", response_model=AlertOut)
+async def get_notification(
+    notification_id: str,
+    res: Res,
+    _key: Annotated[ApiKey, Depends(require("notifications:send"))],
+) -> AlertOut:
+    alert = await alerts.get(res.pool, notification_id)
+    if alert is None or alert.kind != "targeted":
+        raise HTTPException(404, "no such notification")
+    return await current(res, alert)
