@@ -116,7 +116,12 @@ class Settings(BaseSettings):
     fcm_token_url: str | None = None  # default: the service account's token_uri
     ca_file: Path | None = None
     apns_max_connections: int = Field(4, ge=1)
-    http_client: Literal["original"] = "original"
+    # "fast": the providers on a multiplexing HTTP/2 transport chosen by measurement
+    # (loadtest/bench_clients.py); "original": aioapns + httpx, kept as the baseline.
+    http_client: Literal["fast", "original"] = "fast"
+    http_transport: Literal["reqwest", "curl"] = "reqwest"  # the fast path's library
+    http_max_connections: int = Field(2, ge=1)  # per provider host, fast path
+    http_max_streams: int = Field(1000, ge=1)  # per connection cap; the server may lower it
 
     apps: list[AppConfig] = Field(default_factory=list)
 

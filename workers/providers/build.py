@@ -1,4 +1,9 @@
-"""Providers built from settings: one per app for the provider a sender serves."""
+"""Providers built from settings: one per app for the provider a sender serves.
+
+`settings.http_client` picks the client: "fast" (apns_fast / fcm_fast on the HTTP/2
+transport named by `settings.http_transport`) or "original" (aioapns / httpx, the baseline
+the benchmark compares against).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from pushfan.settings import Settings
-from workers.providers.apns_aioapns import AioapnsProvider
 from workers.providers.base import Provider
-from workers.providers.fcm_httpx import HttpxFcmProvider
+from workers.providers.http2_client import Transport, TransportConfig, build_transport
 from workers.providers.tls import client_context
 
 
@@ -18,18 +22,66 @@ from workers.providers.tls import client_context
 class Providers:
     by_app: dict[str, Provider]
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
+    _transports: list[Transport] = field(default_factory=list)
 
     async def close(self) -> None:
         for provider in self.by_app.values():
             await provider.close()
         for client in self._clients:
             await client.aclose()
+        for transport in self._transports:
+            await transport.close()
 
 
 def build_providers(settings: Settings, provider: str) -> Providers:
     """Providers for `provider` ("apns" or "fcm") keyed by app name, for apps that have it."""
+    if provider not in ("apns", "fcm"):
+        raise ValueError(f"unknown provider {provider!r}")
     # One bound on pushes in flight per process, shared by every app's provider.
     concurrency = asyncio.Semaphore(settings.sender_concurrency)
+    if settings.http_client == "fast":
+        return _fast(settings, provider, concurrency)
+    return _original(settings, provider, concurrency)
+
+
+def _fast(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
+    from workers.providers.apns_fast import FastApnsProvider
+    from workers.providers.fcm_fast import FastFcmProvider
+
+    base_url = settings.apns_base_url if provider == "apns" else settings.fcm_base_url
+    # One transport per provider host, shared by every app: the apps' pushes multiplex on
+    # the same few connections.
+    transport = build_transport(
+        settings.http_transport,
+        TransportConfig(
+            base_url=base_url,
+            ca_file=settings.ca_file,
+            max_connections=settings.http_max_connections,
+            max_streams=settings.http_max_streams,
+            timeout_s=settings.push_timeout_s,
+        ),
+    )
+    if provider == "apns":
+        apns: dict[str, Provider] = {
+            app.name: FastApnsProvider(settings, app, transport, concurrency)
+            for app in settings.apps
+            if app.has_apns
+        }
+        return Providers(apns, _transports=[transport])
+    # OAuth token calls are rare (one an hour per app): httpx is fine for them.
+    token_client = httpx.AsyncClient(http2=True, verify=client_context(settings.ca_file))
+    fcm: dict[str, Provider] = {
+        app.name: FastFcmProvider(settings, app, transport, token_client, concurrency)
+        for app in settings.apps
+        if app.has_fcm
+    }
+    return Providers(fcm, [token_client], [transport])
+
+
+def _original(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
+    from workers.providers.apns_aioapns import AioapnsProvider
+    from workers.providers.fcm_httpx import HttpxFcmProvider
+
     if provider == "apns":
         return Providers(
             {
@@ -38,18 +90,16 @@ def build_providers(settings: Settings, provider: str) -> Providers:
                 if app.has_apns
             }
         )
-    if provider == "fcm":
-        client = httpx.AsyncClient(
-            http2=True,
-            verify=client_context(settings.ca_file),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-        )
-        return Providers(
-            {
-                app.name: HttpxFcmProvider(settings, app, client, concurrency)
-                for app in settings.apps
-                if app.has_fcm
-            },
-            [client],
-        )
-    raise ValueError(f"unknown provider {provider!r}")
+    client = httpx.AsyncClient(
+        http2=True,
+        verify=client_context(settings.ca_file),
+        limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+    )
+    return Providers(
+        {
+            app.name: HttpxFcmProvider(settings, app, client, concurrency)
+            for app in settings.apps
+            if app.has_fcm
+        },
+        [client],
+    )

@@ -1,0 +1,46 @@
+"""Fan-out of one batch over a fixed number of lanes, shared by the fast providers.
+
+`asyncio.gather` of one task per push costs a Task, a done-callback and a future per push
+(~10 µs). Lanes instead: a few coroutines each take the next index from a shared iterator
+and await one request at a time, so a batch costs a handful of Tasks whatever its size, while
+up to `lanes` requests are on the wire. The process-wide semaphore still bounds pushes in
+flight across the batches a sender holds (prefetch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+def lanes_per_batch(concurrency: int, prefetch: int) -> int:
+    """Enough lanes that `prefetch` batches together can fill the concurrency budget."""
+    return max(8, -(-concurrency // max(1, prefetch)))
+
+
+async def fan_out(
+    count: int, lanes: int, gate: asyncio.Semaphore, push: Callable[[int], Awaitable[None]]
+) -> None:
+    """Runs push(0..count-1), at most `lanes` at once and within `gate`."""
+    indices = iter(range(count))
+
+    async def lane() -> None:
+        for index in indices:
+            async with gate:
+                await push(index)
+
+    width = min(lanes, count)
+    if width == 1:
+        await lane()
+    elif width > 1:
+        await asyncio.gather(*(lane() for _ in range(width)))
+
+
+def stable_uuid_hex(digest: bytes) -> str:
+    """A version-5 UUID string from a SHA-1 digest (what uuid.uuid5 does, without building a
+    UUID object: ~1 µs instead of ~10 µs, paid once per push for apns-id)."""
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    x = raw.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"

@@ -1,0 +1,113 @@
+"""FCM HTTP v1 over the fast HTTP/2 transport, with the service account's OAuth2 token.
+
+Per batch: the body halves (payloads.fcm_body_parts: android.collapse_key and ttl included)
+and the headers are built once; per push only the token is spliced into the body. The OAuth
+token comes from fcm_oauth.AccessTokenSource, whose rare calls go through httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from pushfan import metrics, payloads
+from pushfan.messages import Notification
+from pushfan.settings import AppConfig, Settings
+from workers.providers.base import SendResult, StopCheck, never
+from workers.providers.errors import Outcome, classify_fcm, parse_retry_after
+from workers.providers.fanout import fan_out, lanes_per_batch
+from workers.providers.fcm_httpx import error_code
+from workers.providers.fcm_oauth import AccessTokenSource
+from workers.providers.http2_client import Answer, Transport, TransportError
+
+LATENCY_SAMPLE = 16  # observe one push in 16: a histogram observation costs ~2 µs
+
+
+class FastFcmProvider:
+    name = "fcm"
+
+    def __init__(
+        self,
+        settings: Settings,
+        app: AppConfig,
+        transport: Transport,
+        token_client: httpx.AsyncClient,
+        concurrency: asyncio.Semaphore,
+    ) -> None:
+        self._transport = transport
+        self._concurrency = concurrency
+        self._path = f"/v1/projects/{app.fcm_project_id}/messages:send"
+        self._tokens = AccessTokenSource(
+            app.fcm_service_account_json(), token_client, settings.fcm_token_url
+        )
+        self._lanes = lanes_per_batch(settings.sender_concurrency, settings.sender_prefetch)
+
+    async def send(
+        self,
+        notification: Notification,
+        device_ids: list[int],
+        tokens: list[str],
+        stop: StopCheck = never,
+    ) -> SendResult:
+        result = SendResult()
+        try:
+            access = await self._tokens.token()
+        except Exception as exc:  # the token endpoint is down or refused: retry the batch
+            result.transient.extend(device_ids)
+            result.note(f"oauth:{type(exc).__name__}")
+            return result
+        before, after = payloads.fcm_body_parts(notification)
+        headers = [("authorization", f"Bearer {access}"), ("content-type", "application/json")]
+        latency = metrics.PROVIDER_LATENCY.labels("fcm")
+        post, path = self._transport.post, self._path
+
+        async def push(i: int) -> None:
+            device_id = device_ids[i]
+            if stop():
+                result.stopped.append(device_id)
+                return
+            started = time.perf_counter() if i % LATENCY_SAMPLE == 0 else 0.0
+            try:
+                answer = await post(path, headers, before + tokens[i].encode() + after)
+            except TransportError as exc:  # no answer: dropped connection, timeout
+                result.transient.append(device_id)
+                result.note(type(exc).__name__)
+                return
+            if started:
+                latency.observe(time.perf_counter() - started)
+            if answer.status == 200:
+                result.delivered.append(device_id)
+            else:
+                self._refused(result, device_id, answer)
+
+        in_flight = metrics.IN_FLIGHT.labels("fcm")
+        width = min(self._lanes, len(device_ids))
+        in_flight.inc(width)  # per lane, not per push: a gauge update costs ~1.5 µs
+        try:
+            await fan_out(len(device_ids), self._lanes, self._concurrency, push)
+        finally:
+            in_flight.dec(width)
+        return result
+
+    def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
+        code = error_code(answer.body)
+        result.note(code or str(answer.status))
+        outcome = classify_fcm(answer.status, code)
+        if outcome is Outcome.INVALID_TOKEN:
+            result.invalid.append(device_id)
+        elif outcome is Outcome.TRANSIENT:
+            if answer.status == 401:
+                self._tokens.invalidate()
+            if answer.status == 429:
+                result.throttled += 1
+            wait = parse_retry_after(answer.headers.get("retry-after"))
+            if wait is not None:
+                result.retry_after = max(result.retry_after or 0.0, wait)
+            result.transient.append(device_id)
+        else:
+            result.permanent.append(device_id)
+
+    async def close(self) -> None:
+        return None  # the transport and token client are shared, closed by build.Providers
