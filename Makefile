@@ -42,6 +42,11 @@ test-fast: install services
 demo: install services
 	$(VENV)/bin/pushfan demo $(DEMO_ARGS)
 
+# pushfan bench: 10^6 devices through the whole pipeline vs the seed design and the
+# original clients; table + ratios on stderr, JSON last line, PNG in artifacts/.
+bench: install services
+	$(VENV)/bin/pushfan bench $(BENCH_ARGS)
+
 bench-simulators: install
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	$(PY) loadtest/bench_simulators.py

@@ -85,6 +85,12 @@ def _cmd_demo(_settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _cmd_bench(_settings: Settings, args: argparse.Namespace) -> int:
+    from cli.bench import run_bench
+
+    return run_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pushfan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
     demo.add_argument("--keep-schema", action="store_true", help="keep the demo's data")
     demo.set_defaults(func=_cmd_demo)
+
+    bench = sub.add_parser("bench", help="end-to-end benchmark against the baselines")
+    bench.add_argument("--devices", type=int, default=1_000_000)
+    bench.add_argument("--baseline-devices", type=int, default=100_000)
+    bench.add_argument("--dead-fraction", type=float, default=0.001)
+    bench.add_argument("--skip-baselines", action="store_true")
+    bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 
