@@ -34,11 +34,14 @@ class RateLimiter:
 
     def __init__(self, redis: aioredis.Redis, prefix: str, rate_per_s: float, burst: int) -> None:
         self._prefix = f"{prefix}limit:"
-        self._interval_ms = 1000 / rate_per_s
+        self._disabled = rate_per_s <= 0  # Settings: a rate of 0 turns the limit off
+        self._interval_ms = 1000 / rate_per_s if rate_per_s > 0 else 0.0
         self._tolerance_ms = self._interval_ms * max(0, burst - 1)
         self._hit = redis.register_script(_HIT)
 
     async def hit(self, caller: str) -> Decision:
+        if self._disabled:
+            return Decision(True, 0.0)
         allowed, wait_ms = await self._hit(
             keys=[self._prefix + caller], args=[self._interval_ms, self._tolerance_ms]
         )

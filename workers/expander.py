@@ -9,25 +9,23 @@ every re-expansion, and the shard's audience is counted once (pushfan.progress).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
 
 import asyncpg
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, registry
-from pushfan.messages import ExpandTask, SendBatch, decode_expand, encode
+from pushfan.messages import ExpandTask, decode_expand, encode
 from pushfan.progress import Counts, Progress
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from workers.batching import Batcher
 from workers.runner import Poison
+from workers.targets import expand_targets
 
 log = logging.getLogger(__name__)
-
-MAX_UNCONFIRMED = 16  # batches awaiting broker confirms at once, bounding memory
 
 
 class Expander:
@@ -47,6 +45,8 @@ class Expander:
             raise Poison(str(exc)) from exc
         if task.kind == "plan":
             await self.plan(task)
+        elif task.kind == "targets":
+            await self.settle(task.alert_id, await expand_targets(self, task))
         else:
             await self.expand_shard(task)
 
@@ -69,55 +69,13 @@ class Expander:
             await self.settle(task.alert_id, await self.progress.shard_done(task.alert_id, -1, 0))
 
     async def expand_shard(self, task: ExpandTask) -> None:
-        size = self.settings.batch_size
-        buffers: dict[tuple[str, str], list[registry.Target]] = defaultdict(list)
-        sequence: dict[tuple[str, str], int] = defaultdict(int)
-        unconfirmed: set[asyncio.Task[None]] = set()
         audience = 0
-
-        async def flush(key: tuple[str, str]) -> None:
-            targets = buffers.pop(key)
-            provider, app = key
-            seq = sequence[key]
-            sequence[key] += 1
-            batch = SendBatch(
-                alert_id=task.alert_id,
-                batch_id=f"{task.alert_id}:{task.shard}:{provider}:{app}:{seq}",
-                provider=provider,  # type: ignore[arg-type]
-                app=app,
-                notification=task.notification,
-                device_ids=[t.id for t in targets],
-                tokens=[t.token for t in targets],
-            )
-            while len(unconfirmed) >= MAX_UNCONFIRMED:
-                done, _ = await asyncio.wait(unconfirmed, return_when=asyncio.FIRST_COMPLETED)
-                unconfirmed.difference_update(done)
-                for finished in done:
-                    finished.result()  # a refused publish fails the shard: it is redelivered
-            publish = self.publisher.publish(
-                self.queues.send[provider], encode(batch), batch.batch_id
-            )
-            unconfirmed.add(asyncio.create_task(publish))
-
-        try:
+        async with Batcher(self.publisher, self.queues, self.settings.batch_size, task) as batcher:
             async for page in registry.stream_targets(
                 self.pool, task.lo, task.hi, task.audience, self.settings.expander_page_size
             ):
                 audience += len(page)
-                for target in page:
-                    key = (registry.PLATFORM_PROVIDER[target.platform], target.app)
-                    buffer = buffers[key]
-                    buffer.append(target)
-                    if len(buffer) >= size:
-                        await flush(key)
-            for key in list(buffers):
-                await flush(key)
-            if unconfirmed:
-                await asyncio.gather(*unconfirmed)
-        except BaseException:
-            for pending in unconfirmed:
-                pending.cancel()
-            raise
+                await batcher.add(page)
         metrics.EXPANDED_TARGETS.inc(audience)
         metrics.EXPANDED_SHARDS.inc()
         counts = await self.progress.shard_done(task.alert_id, task.shard, audience)

@@ -1,0 +1,96 @@
+"""Send batches from a stream of targets: the expander's shards and targeted pushes share it.
+
+Targets are grouped per (provider, app) into batches of at most `batch_size`, each
+published with confirms as soon as it is full, with at most MAX_UNCONFIRMED publishes
+awaiting their confirm (bounding memory). Batch ids are `alert:shard:provider:app:seq`, the
+same on every re-expansion of the same targets in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from types import TracebackType
+
+from pushfan import registry
+from pushfan.messages import ExpandTask, SendBatch, encode
+from pushfan.publisher import Publisher
+from pushfan.topology import QueueNames
+
+MAX_UNCONFIRMED = 16  # batches awaiting broker confirms at once
+
+
+class Batcher:
+    """`async with Batcher(...) as b: await b.add(page)`; on a clean exit the partial batches
+    are flushed and every confirm awaited, on an error the pending publishes are cancelled
+    (the message is then redelivered and re-expanded, with the same batch ids)."""
+
+    def __init__(
+        self, publisher: Publisher, queues: QueueNames, batch_size: int, task: ExpandTask
+    ) -> None:
+        self._publisher = publisher
+        self._queues = queues
+        self._size = batch_size
+        self._task = task
+        self._buffers: dict[tuple[str, str], list[registry.Target]] = defaultdict(list)
+        self._sequence: dict[tuple[str, str], int] = defaultdict(int)
+        self._unconfirmed: set[asyncio.Task[None]] = set()
+
+    async def add(self, targets: Iterable[registry.Target]) -> None:
+        for target in targets:
+            key = (registry.PLATFORM_PROVIDER[target.platform], target.app)
+            buffer = self._buffers[key]
+            buffer.append(target)
+            if len(buffer) >= self._size:
+                await self._flush(key)
+
+    async def _flush(self, key: tuple[str, str]) -> None:
+        targets = self._buffers.pop(key)
+        provider, app = key
+        seq = self._sequence[key]
+        self._sequence[key] += 1
+        task = self._task
+        batch = SendBatch(
+            alert_id=task.alert_id,
+            batch_id=f"{task.alert_id}:{task.shard}:{provider}:{app}:{seq}",
+            provider=provider,  # type: ignore[arg-type]
+            app=app,
+            notification=task.notification,
+            device_ids=[t.id for t in targets],
+            tokens=[t.token for t in targets],
+        )
+        while len(self._unconfirmed) >= MAX_UNCONFIRMED:
+            done, _ = await asyncio.wait(self._unconfirmed, return_when=asyncio.FIRST_COMPLETED)
+            self._unconfirmed.difference_update(done)
+            for finished in done:
+                finished.result()  # a refused publish fails the whole expansion
+        publish = self._publisher.publish(
+            self._queues.send[provider], encode(batch), batch.batch_id
+        )
+        self._unconfirmed.add(asyncio.create_task(publish))
+
+    async def __aenter__(self) -> Batcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            try:
+                for key in list(self._buffers):
+                    await self._flush(key)
+                if self._unconfirmed:
+                    await asyncio.gather(*self._unconfirmed)
+                return
+            except BaseException:
+                self._cancel()
+                raise
+        self._cancel()
+
+    def _cancel(self) -> None:
+        for pending in self._unconfirmed:
+            pending.cancel()
