@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -33,6 +33,7 @@ class Resources:
     trigger_limiter: RateLimiter
     login_limiter: RateLimiter
     sessions: Sessions
+    key_cache: apikeys.KeyCache = field(default_factory=apikeys.KeyCache)
 
 
 def resources(request: Request) -> Resources:
@@ -55,7 +56,8 @@ def require(scope: str) -> Callable[..., Awaitable[apikeys.ApiKey]]:
                 "missing API key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = await apikeys.authenticate(res.pool, presented.strip())
+        # Cached for apikeys.CACHE_TTL_S: a revocation takes effect within 5 s.
+        key = await res.key_cache.authenticate(res.pool, presented.strip())
         if key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

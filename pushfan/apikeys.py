@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +74,39 @@ async def authenticate(pool: asyncpg.Pool, presented: str) -> ApiKey | None:
     if not hmac.compare_digest(expected, _hash(parts[2])) or row is None:
         return None
     return _from_row(row)
+
+
+# How long the API trusts what it read about a key: a revocation or a scope change takes
+# effect on every API process within this many seconds.
+CACHE_TTL_S = 5.0
+CACHE_MAX_ENTRIES = 10_000
+
+
+class KeyCache:
+    """Keys recently authenticated, by the SHA-256 of the presented plaintext.
+
+    Saves the database round trip that every authenticated request would otherwise make.
+    Only keys the database confirmed are stored (an entry can only be hit by presenting that
+    exact plaintext); unknown keys are never cached, so they still cost a query each.
+    """
+
+    def __init__(self, ttl_s: float = CACHE_TTL_S, max_entries: int = CACHE_MAX_ENTRIES) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[bytes, tuple[float, ApiKey]] = {}
+
+    async def authenticate(self, pool: asyncpg.Pool, presented: str) -> ApiKey | None:
+        digest = _hash(presented)
+        now = time.monotonic()
+        entry = self._entries.get(digest)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        key = await authenticate(pool, presented)
+        if key is not None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # bounded memory; refilled on the next requests
+            self._entries[digest] = (now + self.ttl_s, key)
+        return key
 
 
 async def revoke(pool: asyncpg.Pool, key_id: str) -> bool:
