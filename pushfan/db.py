@@ -15,6 +15,17 @@ log = logging.getLogger(__name__)
 __all__ = ["Pool", "create_pool", "drop_schema", "migrate"]
 
 
+class _PoolConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query (RESET ALL, CLOSE ALL,
+    UNLISTEN *, pg_advisory_unlock_all): a round trip on every release, for session state
+    pushfan never sets on pooled connections (no SET, LISTEN, advisory locks or cursors
+    outside transactions; migrate() uses its own connection). Open transactions are still
+    rolled back by asyncpg on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """A pool whose connections resolve unqualified names in the configured schema."""
     pool = await asyncpg.create_pool(
@@ -22,6 +33,7 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
         min_size=min_size,
         max_size=max_size,
         server_settings={"search_path": settings.database_schema},
+        connection_class=_PoolConnection,
     )
     assert pool is not None
     return pool
