@@ -1,0 +1,299 @@
+"""`make loadtest`: Locust, headless, against a whole local stack, with an SLO gate.
+
+Starts both provider simulators, the API and the workers as real processes (cli.stack), in
+a fresh schema / queue prefix / Redis prefix; seeds devices (a handful carry the tag the
+alerts target, so alert audiences stay small); creates one API key with the scopes the users
+need; runs `python -m locust` (gevent: a child process, never imported here) for --duration;
+writes CSV and HTML into --out; prints requests/s, p50/p95/p99 and the error ratio per
+endpoint; and exits 1 when any endpoint (or the total) has an error ratio over
+--max-error-ratio or a p95 over --p95-ms.
+
+Everything shares this machine's cores: Locust, the API, the workers, the simulators,
+PostgreSQL, Redis and RabbitMQ. The p95 gate is measured end to end from Locust's clock, so
+it includes the time a request waits for a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import redis
+
+from cli.stack import Stack, cpu_seconds
+from pushfan import apikeys, db, topology
+from pushfan.seed import seed_devices
+from pushfan.settings import Settings
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+ROOT = LOCUSTFILE.parent.parent
+SCOPES = ["alerts:send", "notifications:send", "devices:write"]
+
+
+@dataclass
+class EndpointStats:
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def error_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
+    p.add_argument("--users", type=int, default=100, help="concurrent Locust users")
+    p.add_argument("--spawn-rate", type=float, default=50, help="users started per second")
+    p.add_argument("--user-rate", type=float, default=12, help="requests/s each user aims at")
+    p.add_argument("--p95-ms", type=float, default=50, help="gate: p95 of every endpoint")
+    p.add_argument("--max-error-ratio", type=float, default=0.001, help="gate (0.001 = 0.1%%)")
+    p.add_argument("--devices", type=int, default=10_000, help="devices seeded before the run")
+    p.add_argument("--few", type=int, default=5, help="devices carrying the alerts' tag")
+    p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest")
+    p.add_argument("--json", action="store_true", help="last line: the results as JSON")
+    return p.parse_args(argv)
+
+
+async def prepare(settings: Settings, devices: int, few: int, tag: str) -> tuple[str, int, int]:
+    """Fresh schema, seeded devices (`few` of them tagged), a key; returns key and id range."""
+    await db.migrate(settings)
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
+    try:
+        await seed_devices(conn, devices, apps=["demo"])
+        lo, hi = await conn.fetchrow("SELECT min(id), max(id) FROM devices")
+        await conn.execute(
+            "UPDATE devices SET tags = tags || $1::text[] WHERE id < $2", [tag], lo + few
+        )
+    finally:
+        await conn.close()
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        _, key = await apikeys.create(pool, "loadtest", SCOPES)
+    finally:
+        await pool.close()
+    return key, int(lo), int(hi)
+
+
+async def cleanup(settings: Settings) -> None:
+    await db.drop_schema(settings)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await topology.delete_all(await connection.channel(), settings)
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    for key in client.scan_iter(f"{settings.redis_prefix}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def read_stats(stats_csv: Path) -> list[EndpointStats]:
+    rows = []
+    with stats_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            name = row["Name"] if row["Type"] == "" else f"{row['Type']} {row['Name']}"
+            rows.append(
+                EndpointStats(
+                    name=name,
+                    requests=int(row["Request Count"]),
+                    failures=int(row["Failure Count"]),
+                    rps=float(row["Requests/s"]),
+                    p50_ms=_ms(row["50%"]),
+                    p95_ms=_ms(row["95%"]),
+                    p99_ms=_ms(row["99%"]),
+                )
+            )
+    return rows
+
+
+def _ms(value: str) -> float:
+    return float(value) if value not in ("", "N/A") else 0.0
+
+
+def gate(stats: list[EndpointStats], p95_ms: float, max_error_ratio: float) -> list[str]:
+    """What breaks the SLO; empty when the run passes."""
+    if not any(s.requests for s in stats):
+        return ["no requests were made"]
+    problems = []
+    for s in stats:
+        if s.error_ratio > max_error_ratio:
+            problems.append(f"{s.name}: error ratio {s.error_ratio:.3%} > {max_error_ratio:.3%}")
+        if s.requests and s.p95_ms > p95_ms:
+            problems.append(f"{s.name}: p95 {s.p95_ms:.0f} ms > {p95_ms:.0f} ms")
+    return problems
+
+
+def print_table(stats: list[EndpointStats]) -> None:
+    print(f"{'endpoint':<34}{'requests':>9}{'req/s':>9}{'p50':>7}{'p95':>7}{'p99':>7}{'errors':>9}")
+    for s in stats:
+        print(
+            f"{s.name:<34}{s.requests:>9}{s.rps:>9.1f}{s.p50_ms:>7.0f}{s.p95_ms:>7.0f}"
+            f"{s.p99_ms:>7.0f}{s.error_ratio:>9.3%}"
+        )
+    print("(latencies in ms, measured by Locust)")
+
+
+def busy_seconds() -> float:
+    """CPU seconds this machine spent busy (all processes, all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_report(
+    stack: Stack, before: dict[str, float], locust_s: float, wall_s: float
+) -> dict[str, Any]:
+    """CPU seconds per process of this run, and what the rest of the machine used meanwhile."""
+    used = {
+        c.name: (cpu_seconds(c.process.pid) or 0.0) - before.get(c.name, 0.0)
+        for c in stack.children
+    }
+    used["locust"] = locust_s
+    machine = busy_seconds() - before["machine"]
+    return {
+        "wall_s": wall_s,
+        "cores": os.cpu_count() or 1,
+        "processes": used,
+        "machine_busy_s": machine,
+        # PostgreSQL, Redis, RabbitMQ serve this run too; anything else is other users' load.
+        "not_this_stack_s": machine - sum(used.values()),
+    }
+
+
+def print_cpu(cpu: dict[str, Any], stats: list[EndpointStats]) -> None:
+    total = next((s.requests for s in stats if s.name == "Aggregated"), 0)
+    procs = cpu["processes"]
+    capacity = cpu["wall_s"] * cpu["cores"]
+    parts = ", ".join(f"{name} {sec:.1f}" for name, sec in procs.items())
+    print(f"CPU seconds over {cpu['wall_s']:.0f} s x {cpu['cores']} cores: {parts}")
+    print(
+        f"machine busy {cpu['machine_busy_s'] / capacity:.0%}; outside this stack's processes "
+        f"(databases, broker, other users) {cpu['not_this_stack_s']:.1f} s"
+    )
+    if total and "api" in procs:
+        print(f"API CPU per request: {1000 * procs['api'] / total:.2f} ms")
+
+
+def run_locust(args: argparse.Namespace, stack: Stack, env: dict[str, str], prefix: Path) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        stack.api_url,
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(args.spawn_rate),
+        "--run-time",
+        f"{max(1, round(args.duration))}s",
+        "--stop-timeout",
+        "5",
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    log_path = prefix.with_suffix(".log")
+    with log_path.open("wb") as log:
+        # Locust exits 1 when any request failed; the gate below judges the run instead.
+        return subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    name = f"lt_{secrets.token_hex(3)}"
+    tag = "loadtest-few"
+    # The per-key trigger limit is policy, not capacity: raised so the one key of the run
+    # is never refused, while each trigger still pays for the limiter's Redis call.
+    stack = Stack.create(
+        name,
+        extra_env={"PUSHFAN_TRIGGER_RATE_PER_S": "1000000", "PUSHFAN_TRIGGER_BURST": "1000000"},
+    )
+    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
+    args.out.mkdir(parents=True, exist_ok=True)
+    prefix = args.out / time.strftime("locust-%Y%m%d-%H%M%S")
+    try:
+        print(f"loadtest: seeding {args.devices:,} devices, starting the stack ({name})")
+        key, lo, hi = asyncio.run(prepare(settings, args.devices, args.few, tag))
+        stack.start_simulators()
+        stack.start_api()
+        stack.start_workers()
+        env = {
+            **stack.env,
+            "LOADTEST_API_KEY": key,
+            "LOADTEST_APP": stack.apps[0],
+            "LOADTEST_FEW_TAG": tag,
+            "LOADTEST_DEVICE_IDS": f"{lo}-{hi}",
+            "LOADTEST_USER_RATE": str(args.user_rate),
+        }
+        print(
+            f"loadtest: {args.users} users x {args.user_rate:g} req/s for {args.duration:g} s "
+            f"against {stack.api_url}"
+        )
+        before = {c.name: cpu_seconds(c.process.pid) or 0.0 for c in stack.children}
+        before["machine"] = busy_seconds()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        code = run_locust(args, stack, env, prefix)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        locust_s = sum(
+            getattr(children, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime")
+        )
+        cpu = cpu_report(stack, before, locust_s, time.monotonic() - started)
+        dead = [c.name for c in stack.children if not c.alive()]
+    finally:
+        stack.stop()
+        asyncio.run(cleanup(settings))
+    stats_csv = Path(f"{prefix}_stats.csv")
+    if code not in (0, 1) or not stats_csv.exists():
+        print(f"loadtest: locust failed (exit {code}); see {prefix.with_suffix('.log')}")
+        return 2
+    stats = read_stats(stats_csv)
+    print_table(stats)
+    print_cpu(cpu, stats)
+    print(f"report: {prefix}.html, CSV: {prefix}_*.csv")
+    problems = gate(stats, args.p95_ms, args.max_error_ratio)
+    problems += [f"{d} exited during the run" for d in dead]
+    for problem in problems:
+        print(f"SLO FAILED  {problem}")
+    if not problems:
+        print(
+            f"SLO passed: every endpoint p95 <= {args.p95_ms:g} ms, errors <= "
+            f"{args.max_error_ratio:.2%}"
+        )
+    if args.json:
+        results = [{**asdict(s), "error_ratio": s.error_ratio} for s in stats]
+        summary = {"passed": not problems, "problems": problems, "endpoints": results, "cpu": cpu}
+        print(json.dumps(summary))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
