@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install services format lint typecheck test test-fast demo bench bench-simulators trigger-latency clean
+.PHONY: install services format lint typecheck test test-fast demo bench bench-simulators trigger-latency loadtest clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,11 @@ bench-simulators: install
 
 trigger-latency: install services
 	$(PY) loadtest/trigger_latency.py
+
+# Locust against a local stack for 60 s; CSV + HTML in artifacts/loadtest; fails the SLO gate
+# (error ratio > 0.1% or an endpoint's p95 over --p95-ms). LOADTEST_ARGS="--users 50" etc.
+loadtest: install services
+	$(PY) -m loadtest.run_locust --duration 60 $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
