@@ -36,7 +36,9 @@ class Resources:
     key_cache: apikeys.KeyCache = field(default_factory=apikeys.KeyCache)
 
 
-def resources(request: Request) -> Resources:
+async def resources(request: Request) -> Resources:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    # hop on every request just to read app.state.
     res: Resources = request.app.state.resources
     return res
 
