@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -138,3 +138,18 @@ class AlertOut(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class InvalidRequest(BaseModel):
+    """A 422: pydantic's list of field errors, or one sentence for the checks made after
+    parsing (token formats, unknown apps, rendered payload sizes)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+INVALID: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no API key, or an unknown one"},
+    403: {"model": Problem, "description": "the key was revoked or lacks the scope"},
+    422: {"model": InvalidRequest, "description": "not acceptable; `detail` says why"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "not found"}}

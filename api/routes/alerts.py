@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
 from api.deps import Res, Resources, require, require_trigger
-from api.models import AlertCreate, AlertOut, Counts
+from api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut, Counts
 from pushfan import alerts, trigger
 from pushfan.apikeys import ApiKey
 from pushfan.progress import Counts as LiveCounts
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -94,7 +94,7 @@ async def submit(
     return alert
 
 
-@router.get("/{alert_id}", response_model=AlertOut)
+@router.get("/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
 async def get_alert(
     alert_id: str,
     res: Res,

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from api.deps import Res, require
-from api.models import DeviceOut, DeviceRegistration
+from api.models import INVALID, NOT_FOUND, DeviceOut, DeviceRegistration
 from pushfan import registry
 from pushfan.apikeys import ApiKey
 
-router = APIRouter(prefix="/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=INVALID)
 
 TOKEN_FORMATS = {
     "ios": (re.compile(r"^[0-9a-fA-F]{64}$"), "an APNs device token is 64 hex characters"),
@@ -57,7 +57,7 @@ async def register_device(
     return DeviceOut(id=device_id, created=created)
 
 
-@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_device(
     device_id: Annotated[int, Path(ge=1, le=2**63 - 1)], res: Res, _key: Writer
 ) -> Response:

@@ -12,14 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from api.deps import Res, require, require_trigger
-from api.models import AlertOut, NotificationCreate
+from api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
 from api.routes.alerts import IdempotencyKey, alert_out, current, submit
 from api.routes.devices import TOKEN_FORMATS
 from pushfan import alerts
 from pushfan.apikeys import ApiKey
 from pushfan.messages import TokenTarget
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=INVALID)
 
 
 def normalised_tokens(body: NotificationCreate) -> list[TokenTarget]:
@@ -56,7 +56,7 @@ async def create_notification(
     return alert_out(alert, None)
 
 
-@router.get("/{notification_id}", response_model=AlertOut)
+@router.get("/{notification_id}", response_model=AlertOut, responses=NOT_FOUND)
 async def get_notification(
     notification_id: str,
     res: Res,

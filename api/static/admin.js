@@ -116,7 +116,8 @@ form.addEventListener("submit", async (event) => {
   } catch (err) {
     return showError(err.message);
   }
-  const current = estimate && estimate.query === audienceQuery() ? estimate : await refreshEstimate();
+  // Counted again now: the confirmation repeats the audience as it is at this moment.
+  const current = await refreshEstimate();
   if (!current) return showError("Could not count the audience; check the filters.");
   document.getElementById("confirm-text").textContent =
     `“${body.title}” will be sent to ${fmt(current.audience)} devices. This cannot be undone.`;
@@ -186,7 +187,8 @@ function stat(label, value, key) {
 
 function runningCard(a) {
   const c = a.counts;
-  const finished = finishedOf(c);
+  // The bar shows every device accounted for, cancelled ones included; the rate only sends.
+  const finished = finishedOf(c) + (c.cancelled || 0);
   const rate = rateOf(a);
   const card = el("article", null, { class: "alert", "data-alert": a.id, "data-status": a.status });
   card.appendChild(el("h3", a.title));
@@ -194,7 +196,8 @@ function runningCard(a) {
   const bar = el("progress", null, { max: c.audience || 1, "aria-label": `Progress of ${a.title}` });
   if (c.audience !== null) bar.value = finished;
   card.appendChild(bar);
-  const eta = c.pending && rate > 0 ? `${Math.ceil(c.pending / rate)} s` : "…";
+  const running = RUNNING.has(a.status);
+  const eta = !running ? "—" : c.pending && rate > 0 ? `${Math.ceil(c.pending / rate)} s` : "…";
   const stats = el("div", null, { class: "stats" });
   stats.append(
     stat("Status", a.status, "status"),
@@ -202,10 +205,11 @@ function runningCard(a) {
     stat("Audience", c.audience === null ? "counting…" : fmt(c.audience), "audience"),
     stat("Delivered", fmt(c.delivered), "delivered"), stat("Invalid", fmt(c.invalid), "invalid"),
     stat("Failed", fmt(c.failed), "failed"), stat("Expired", fmt(c.expired), "expired"),
+    stat("Cancelled", fmt(c.cancelled || 0), "cancelled"),
     stat("Rate", `${fmt(Math.round(rate))}/s`, "rate"), stat("ETA", eta, "eta"),
   );
   card.appendChild(stats);
-  if (RUNNING.has(a.status)) {
+  if (running) {
     const cancel = el("button", "Cancel", { type: "button", class: "danger", "data-cancel": a.id });
     cancel.addEventListener("click", () => cancelAlert(a, cancel));
     card.appendChild(cancel);
