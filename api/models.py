@@ -122,6 +122,7 @@ class Counts(BaseModel):
     invalid: int
     failed: int
     expired: int
+    cancelled: int
     pending: int | None
 
 

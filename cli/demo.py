@@ -16,17 +16,19 @@ import sys
 import time
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import redis
 
 from cli.services import ensure_services
 from cli.stack import Stack, peak_rss_mb
-from pushfan import apikeys, db
+from pushfan import apikeys, db, topology
 from pushfan.seed import print_progress, seed_devices
 from pushfan.settings import Settings
 
 DEMO_NAME = "pushfan_demo"
+FINAL_OUTCOMES = ("delivered", "invalid", "failed", "expired", "cancelled")
 
 
 def _say(message: str) -> None:
@@ -34,7 +36,11 @@ def _say(message: str) -> None:
 
 
 async def _prepare(settings: Settings, devices: int, ios_fraction: float, apps: list[str]) -> str:
-    """Fresh schema, seeded devices, and an API key for the trigger; returns the key."""
+    """Fresh schema and queues, seeded devices, and an API key for the trigger; returns the
+    key."""
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await topology.delete_all(await connection.channel(), settings)
     await db.drop_schema(settings)
     await db.migrate(settings)
     conn = await asyncpg.connect(
@@ -123,13 +129,13 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     counts = state["counts"]
     apns = stack.sim_stats("apns", alert_id)
     fcm = stack.sim_stats("fcm", alert_id)
-    sim_accepted = int(apns["accepted"]) + int(fcm["accepted"])  # type: ignore[call-overload]
-    duplicates = int(apns["duplicates"]) + int(fcm["duplicates"])  # type: ignore[call-overload]
+    sim_accepted = int(apns["accepted"]) + int(fcm["accepted"])
+    duplicates = int(apns["duplicates"]) + int(fcm["duplicates"])
     firsts = [s["first_accepted_at"] for s in (apns, fcm) if s.get("first_accepted_at")]
     lasts = [s["last_accepted_at"] for s in (apns, fcm) if s.get("last_accepted_at")]
-    first_push_ms = (min(firsts) - triggered) * 1000 if firsts else None  # type: ignore[type-var,operator]
-    finished = counts["delivered"] + counts["invalid"] + counts["failed"] + counts.get("expired", 0)
-    send_seconds = (max(lasts) - min(firsts)) if firsts and lasts else seconds  # type: ignore[type-var,operator]
+    first_push_ms = (min(firsts) - triggered) * 1000 if firsts else None
+    finished = sum(counts[k] for k in FINAL_OUTCOMES)
+    send_seconds = (max(lasts) - min(firsts)) if firsts and lasts else seconds
     summary: dict[str, Any] = {
         "alert_id": alert_id,
         "status": state["status"],
@@ -172,14 +178,19 @@ def _follow(
     deadline = started + 120 + devices / 200
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        state = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
+        response = client.get(f"/v1/alerts/{alert_id}", headers=headers)
+        if response.status_code != 200:  # a blip of the API must not end the demo
+            _say(f"\n  ! status poll answered {response.status_code}; retrying")
+            time.sleep(1)
+            continue
+        state = response.json()
         counts = state["counts"]
-        finished = counts["delivered"] + counts["invalid"] + counts["failed"]
+        finished = sum(counts[k] for k in FINAL_OUTCOMES)
         total = counts["audience"] if counts["audience"] is not None else devices
         elapsed = time.monotonic() - started
         sys.stderr.write(_bar(finished, total, finished / max(elapsed, 1e-9)))
         sys.stderr.flush()
-        if state["status"] in ("done", "cancelled"):
+        if state["finished_at"]:
             sys.stderr.write("\n")
             return state
         dead = [c for c in stack.children if not c.alive()]

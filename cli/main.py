@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=_cmd_api)
 
     worker = sub.add_parser("worker", help="run a worker")
-    worker.add_argument("kind", choices=["expander", "sender"])
+    worker.add_argument("kind", choices=["expander", "sender", "feedback"])
     worker.add_argument("--provider", choices=["apns", "fcm"])
     worker.set_defaults(func=_cmd_worker)
 

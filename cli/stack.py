@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -59,6 +60,8 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -156,7 +159,7 @@ class Stack:
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
         log_path = self.workdir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = log_path.open("wb")
+        log_file = log_path.open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args],
             env={**self.env, **(env or {})},
@@ -164,15 +167,32 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        child = Child(name, process, log_path)
+        child = Child(name, process, log_path, args, env or {})
         self.children.append(child)
         return child
 
-    def wait_for_log(self, child: Child, text: str, timeout_s: float = 30) -> None:
+    def kill(self, child: Child, sig: int = signal.SIGKILL) -> None:
+        os.killpg(child.process.pid, sig)
+
+    def respawn(self, child: Child) -> Child:
+        """Start the same process again (after a kill), waiting until it consumes."""
+        if child.alive():
+            raise RuntimeError(f"{child.name} is still running")
+        self.children.remove(child)
+        again = self.spawn(child.name, child.args, child.env)
+        self.wait_for_log(again, "consuming", since=again.log_path.stat().st_size)
+        return again
+
+    def find(self, prefix: str) -> list[Child]:
+        return [c for c in self.children if c.name.startswith(prefix)]
+
+    def wait_for_log(self, child: Child, text: str, timeout_s: float = 30, since: int = 0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if text in child.log_path.read_text(errors="replace"):
-                return
+            with child.log_path.open("rb") as log:
+                log.seek(since)
+                if text.encode() in log.read():
+                    return
             if not child.alive():
                 raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
             time.sleep(0.05)
@@ -191,7 +211,13 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{child.name} is not answering {url}:\n{child.tail()}")
 
-    def start_simulators(self, dead_fraction: float = 0.0, extra: list[str] | None = None) -> None:
+    def start_simulators(
+        self,
+        dead_fraction: float = 0.0,
+        extra: list[str] | None = None,
+        apns_extra: list[str] | None = None,
+        fcm_extra: list[str] | None = None,
+    ) -> None:
         configs = self._app_configs  # type: ignore[attr-defined]
         tls = ["--tls-dir", str(self.workdir / "tls")]
         faults = ["--seed", "1", "--dead-fraction", str(dead_fraction), *(extra or [])]
@@ -210,6 +236,8 @@ class Stack:
                 c["fcm_project_id"],
             ]
         # The APNs simulator creates the CA first; the FCM one then reuses it.
+        apns_args += apns_extra or []
+        fcm_args += fcm_extra or []
         apns = self.spawn("sim-apns", apns_args)
         self.wait_for_log(apns, "READY")
         fcm = self.spawn("sim-fcm", fcm_args)
@@ -220,10 +248,15 @@ class Stack:
         self.wait_for_http(api, f"{self.api_url}/healthz")
         return api
 
-    def start_workers(self, senders_per_provider: int = 1) -> list[Child]:
+    def start_workers(
+        self, senders_per_provider: int = 1, senders: dict[str, int] | None = None
+    ) -> list[Child]:
+        """The expander and `senders` sender processes per provider (default: the same
+        number for both)."""
+        counts = senders or {p: senders_per_provider for p in ("apns", "fcm")}
         started = [self.spawn("expander", ["worker", "expander"])]
-        for provider in ("apns", "fcm"):
-            for n in range(senders_per_provider):
+        for provider, count in counts.items():
+            for n in range(count):
                 started.append(
                     self.spawn(
                         f"sender-{provider}-{n}", ["worker", "sender", "--provider", provider]
@@ -233,14 +266,14 @@ class Stack:
             self.wait_for_log(child, "consuming")
         return started
 
-    def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, object]:
+    def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, Any]:
         url = self.apns_url if which == "apns" else self.fcm_url
         params = {"collapse_id": collapse_id} if collapse_id else None
         ca = ssl.create_default_context(cafile=str(self.workdir / "tls" / "ca.pem"))
         with httpx.Client(http2=True, verify=ca, timeout=30) as client:  # the sims speak h2 only
             response = client.get(f"{url}/_sim/stats", params=params)
         response.raise_for_status()
-        stats: dict[str, object] = response.json()
+        stats: dict[str, Any] = response.json()
         return stats
 
     def stop(self, timeout_s: float = 30) -> None:

@@ -75,6 +75,7 @@ class Alert:
     invalid: int
     failed: int
     expired: int
+    cancelled: int
     created_at: datetime
     expires_at: datetime
     finished_at: datetime | None
@@ -109,6 +110,7 @@ def _from_row(row: asyncpg.Record) -> Alert:
         invalid=row["invalid"],
         failed=row["failed"],
         expired=row["expired"],
+        cancelled=row["cancelled"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         finished_at=row["finished_at"],
@@ -193,12 +195,14 @@ async def advance(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, status
 
 
 async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts: Counts) -> bool:
-    """Record the final counts and mark the alert done, once; True if this call did it."""
+    """Record the final counts once; the status becomes done unless the alert was cancelled.
+    True if this call did it."""
     status = await pool.execute(
         """
-        UPDATE alerts SET status = 'done', audience = $2, delivered = $3, invalid = $4,
-                          failed = $5, expired = $6, finished_at = now()
-        WHERE id = $1 AND status NOT IN ('done', 'cancelled')
+        UPDATE alerts SET status = CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'done' END,
+                          audience = $2, delivered = $3, invalid = $4, failed = $5,
+                          expired = $6, cancelled = $7, finished_at = now()
+        WHERE id = $1 AND finished_at IS NULL
         """,
         uuid.UUID(alert_id),
         counts.audience,
@@ -206,5 +210,26 @@ async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts:
         counts.invalid,
         counts.failed,
         counts.expired,
+        counts.cancelled,
     )
     return status.endswith(" 1")
+
+
+async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
+    """Mark an unfinished alert cancelled; returns it as it now stands (None if unknown).
+    Workers learn of it through pushfan.cancellation; the caller publishes that."""
+    try:
+        key = uuid.UUID(alert_id)
+    except ValueError:
+        return None
+    row = await pool.fetchrow(
+        """
+        UPDATE alerts SET status = 'cancelled'
+        WHERE id = $1 AND finished_at IS NULL AND status <> 'cancelled'
+        RETURNING *
+        """,
+        key,
+    )
+    if row is None:
+        return await get(pool, alert_id)
+    return _from_row(row)

@@ -72,6 +72,17 @@ class SendBatch(msgspec.Struct, frozen=True):
     attempt: int = 0
 
 
+class InvalidTokens(msgspec.Struct, frozen=True):
+    """Dead tokens of one batch, for the app's invalid-token webhook."""
+
+    app: str
+    provider: str
+    batch_id: str
+    device_ids: list[int]
+    tokens: list[str]
+    attempt: int = 0
+
+
 _expand_decoder = msgspec.json.Decoder(ExpandTask)
 _batch_decoder = msgspec.json.Decoder(SendBatch)
 encode = msgspec.json.Encoder().encode
@@ -83,3 +94,10 @@ def decode_expand(body: bytes) -> ExpandTask:
 
 def decode_batch(body: bytes) -> SendBatch:
     return _batch_decoder.decode(body)
+
+
+_invalid_decoder = msgspec.json.Decoder(InvalidTokens)
+
+
+def decode_invalid(body: bytes) -> InvalidTokens:
+    return _invalid_decoder.decode(body)

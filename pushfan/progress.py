@@ -2,14 +2,16 @@
 
 Keys (all under the configured prefix, all expiring after `progress_ttl_s`):
 - `alert:<id>:final`  bitmap indexed by device id; a bit is set once the device's push has a
-  final outcome (delivered, invalid, failed or expired). It is both the dedup check made before
-  sending (one BITFIELD_RO round trip per batch) and the guard that makes every counter
-  count a device once, however often a batch or shard is redelivered. 1 bit per device id:
+  final outcome (delivered, invalid, failed, expired or cancelled). It is both the dedup
+  check made before sending (one BITFIELD_RO round trip per batch) and the guard that makes
+  every counter count a device once, however often a batch or shard is redelivered. 1 bit
+  per device id:
   10^7 devices cost 1.25 MB per alert.
 - `alert:<id>`  hash of counters: audience, delivered, invalid, failed, expired,
-  retryable, shards_total, shards_done, and the plan (lo, hi) the shards were cut from.
+  cancelled, retryable, shards_total, shards_done, and the plan (lo, hi) the shards were cut from.
 - `alert:<id>:shards`  hash shard -> audience of that shard, so a re-expanded shard is
   counted once.
+- `lease:<batch id>#<attempt>`  held while one worker sends that batch (see `claim`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ COUNTERS = (
     "invalid",
     "failed",
     "expired",
+    "cancelled",
     "retryable",
     "shards_total",
     "shards_done",
@@ -38,10 +41,11 @@ _RECORD = (
     + """
 local final, counts = KEYS[1], KEYS[2]
 local ttl = tonumber(ARGV[1])
-local names = {'delivered', 'invalid', 'failed', 'expired'}
-local sizes = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])}
-local i = 7
-for k = 1, 4 do
+local names = {'delivered', 'invalid', 'failed', 'expired', 'cancelled'}
+local sizes = {}
+for k = 1, 5 do sizes[k] = tonumber(ARGV[2 + k]) end
+local i = 8
+for k = 1, 5 do
   local fresh = 0
   for _ = 1, sizes[k] do
     if redis.call('SETBIT', final, ARGV[i], 1) == 0 then fresh = fresh + 1 end
@@ -89,6 +93,7 @@ class Counts:
     invalid: int = 0
     failed: int = 0
     expired: int = 0
+    cancelled: int = 0
     retryable: int = 0  # transient answers seen (a device may count several times)
     shards_total: int | None = None
     shards_done: int = 0
@@ -104,7 +109,7 @@ class Counts:
 
     @property
     def finished(self) -> int:
-        return self.delivered + self.invalid + self.failed + self.expired
+        return self.delivered + self.invalid + self.failed + self.expired + self.cancelled
 
     @property
     def expanded(self) -> bool:
@@ -139,6 +144,26 @@ class Progress:
         )
         return [bit == 0 for bit in bits]
 
+    async def claim(
+        self, alert_id: str, lease: str, lease_s: float, device_ids: list[int]
+    ) -> list[bool] | None:
+        """Take the lease on one delivery of a batch and read its pending flags, in one round
+        trip. None when another worker holds the lease: two copies of a batch (a redelivery
+        after a broker restart while the first is still being sent) must not both send."""
+        args: list[Any] = []
+        for device_id in device_ids:
+            args += ("GET", "u1", device_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"{self._prefix}lease:{lease}", 1, nx=True, px=int(lease_s * 1000))
+            pipe.execute_command("BITFIELD_RO", self._key(alert_id, ":final"), *args)
+            leased, bits = await pipe.execute()
+        if not leased:
+            return None
+        return [bit == 0 for bit in bits]
+
+    async def release(self, lease: str) -> None:
+        await self._redis.delete(f"{self._prefix}lease:{lease}")
+
     async def record(
         self,
         alert_id: str,
@@ -147,6 +172,7 @@ class Progress:
         invalid: list[int] = (),  # type: ignore[assignment]
         failed: list[int] = (),  # type: ignore[assignment]
         expired: list[int] = (),  # type: ignore[assignment]
+        cancelled: list[int] = (),  # type: ignore[assignment]
         retryable: int = 0,
     ) -> Counts:
         """Set final outcomes (first one wins) and bump counters for new ones only."""
@@ -159,10 +185,12 @@ class Progress:
                 len(invalid),
                 len(failed),
                 len(expired),
+                len(cancelled),
                 *delivered,
                 *invalid,
                 *failed,
                 *expired,
+                *cancelled,
             ],
         )
         return Counts.from_values(values)

@@ -36,6 +36,9 @@ class AppConfig(BaseModel):
     fcm_service_account: SecretStr | None = None
     # Where invalid tokens are reported in batches (optional).
     invalid_token_webhook: str | None = None
+    # Per-app overrides of the provider-wide rate limits (pushes/s).
+    apns_rate_limit_per_s: float | None = Field(None, ge=0)
+    fcm_rate_limit_per_s: float | None = Field(None, ge=0)
 
     @property
     def has_apns(self) -> bool:
@@ -108,6 +111,23 @@ class Settings(BaseSettings):
     push_timeout_s: float = 10.0
     drain_deadline_s: float = 25.0
     progress_ttl_s: int = 7 * 24 * 3600  # how long alert counters and dedup bits live
+    cancel_poll_s: float = Field(0.2, gt=0, le=1)  # how often workers look for cancellations
+    # A sender holds a batch's lease while sending it; a second copy of the batch waits in the
+    # delay ladder meanwhile. Longer than any batch takes; a SIGKILLed holder's lease lapses.
+    batch_lease_s: float = Field(30.0, gt=0)
+
+    # Retries (broker-owned): attempt n waits min(cap, base * 2**n) * jitter, or the
+    # provider's Retry-After if longer; after the last attempt targets count failed.
+    retry_max_attempts: int = Field(6, ge=0)
+    retry_base_s: float = Field(1.0, gt=0)
+    retry_cap_s: float = Field(300.0, gt=0)
+
+    # Shared rate limits in pushes/s per (provider, app), 0 = unlimited. FCM's default
+    # project quota is 600,000 messages/minute; APNs publishes none. Apps may override.
+    apns_rate_limit_per_s: float = Field(0.0, ge=0)
+    fcm_rate_limit_per_s: float = Field(10_000.0, ge=0)
+    rate_limit_burst_s: float = Field(0.5, gt=0)  # burst allowance, in seconds of rate
+    rate_limit_recovery_s: float = Field(60.0, gt=0)  # 429-free time before rising again
 
     # Providers: base URLs are settings so the same code talks to Apple, Google or the
     # simulators; ca_file is the CA to trust for them (the simulators' own CA in tests).
@@ -142,6 +162,14 @@ class Settings(BaseSettings):
                 if "guest:guest" in secret.get_secret_value():
                     raise ValueError("refusing default guest credentials in production")
         return self
+
+    def rate_limit(self, provider: str, app: str) -> float:
+        """The configured pushes/s for (provider, app); 0 means unlimited."""
+        config = self.app(app)
+        override = getattr(config, f"{provider}_rate_limit_per_s", None) if config else None
+        if override is not None:
+            return float(override)
+        return float(getattr(self, f"{provider}_rate_limit_per_s"))
 
     def app(self, name: str) -> AppConfig | None:
         for app in self.apps:

@@ -2,13 +2,24 @@
 
 Work goes through the default exchange straight to durable queues named after the
 configured prefix, so tests and demos that use their own prefix never see each other.
-Queues are quorum queues by default (replicated on a RabbitMQ cluster, and they carry a
-delivery limit so a poison message cannot loop forever).
+
+    <p>.expand, <p>.send.apns, <p>.send.fcm, <p>.feedback    work queues (quorum by default)
+        │ rejected without requeue, or redelivered more than `delivery_limit` times
+        ▼
+    <p>.dead                                                 dead letters, kept for inspection
+
+    <p>.delay.<ms>  (fanout exchange → queue of the same name, one per rung of the ladder)
+        │ per-message expiration ≤ the rung's TTL; on expiry the message is dead-lettered
+        ▼ to the default exchange with its original routing key = the work queue it came from
+    the work queue again
+
+A retry publishes only the failed targets to the rung whose delay covers the wanted backoff,
+with the work queue's name as routing key: the broker holds the delay, not a sleeping worker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -17,23 +28,56 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from pushfan.settings import Settings
 
 PROVIDERS = ("apns", "fcm")
+# Delay rungs in milliseconds. A message waits in the smallest rung that covers its delay;
+# messages in one rung differ by at most the gap to the rung below, which bounds how long
+# one can be held up behind another (RabbitMQ expires per-message TTLs at the queue head).
+DELAY_RUNGS_MS = (250, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000)
 
 
 @dataclass(frozen=True)
 class QueueNames:
     expand: str
     send: dict[str, str]
+    feedback: str = ""
+    dead: str = ""
+    delays: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def for_prefix(cls, prefix: str) -> QueueNames:
-        return cls(expand=f"{prefix}.expand", send={p: f"{prefix}.send.{p}" for p in PROVIDERS})
+        return cls(
+            expand=f"{prefix}.expand",
+            send={p: f"{prefix}.send.{p}" for p in PROVIDERS},
+            feedback=f"{prefix}.feedback",
+            dead=f"{prefix}.dead",
+            delays={ms: f"{prefix}.delay.{ms}" for ms in DELAY_RUNGS_MS},
+        )
+
+    def work(self) -> list[str]:
+        return [self.expand, *self.send.values(), self.feedback]
 
     def all(self) -> list[str]:
-        return [self.expand, *self.send.values()]
+        return [*self.work(), self.dead, *self.delays.values()]
+
+    def delay_for(self, delay_ms: int) -> tuple[str, int]:
+        """The rung to wait in for `delay_ms` (capped at the longest rung) and the expiration
+        to give the message there."""
+        for rung in DELAY_RUNGS_MS:
+            if delay_ms <= rung:
+                return self.delays[rung], max(1, delay_ms)
+        longest = DELAY_RUNGS_MS[-1]
+        return self.delays[longest], longest
 
 
-def queue_arguments(settings: Settings) -> dict[str, Any]:
-    args: dict[str, Any] = {"x-queue-type": settings.queue_type}
+def _type_args(settings: Settings) -> dict[str, Any]:
+    return {"x-queue-type": settings.queue_type}
+
+
+def work_queue_arguments(settings: Settings, names: QueueNames) -> dict[str, Any]:
+    args = {
+        **_type_args(settings),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": names.dead,
+    }
     if settings.queue_type == "quorum":
         args["x-delivery-limit"] = settings.delivery_limit
     return args
@@ -41,10 +85,26 @@ def queue_arguments(settings: Settings) -> dict[str, Any]:
 
 async def declare(channel: AbstractChannel, settings: Settings) -> dict[str, AbstractQueue]:
     names = QueueNames.for_prefix(settings.queue_prefix)
-    args = queue_arguments(settings)
-    queues = {}
-    for name in names.all():
-        queues[name] = await channel.declare_queue(name, durable=True, arguments=args)
+    queues: dict[str, AbstractQueue] = {}
+    queues[names.dead] = await channel.declare_queue(
+        names.dead, durable=True, arguments=_type_args(settings)
+    )
+    work_args = work_queue_arguments(settings, names)
+    for name in names.work():
+        queues[name] = await channel.declare_queue(name, durable=True, arguments=work_args)
+    for rung_ms, name in names.delays.items():
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT, durable=True)
+        queue = await channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                **_type_args(settings),
+                "x-message-ttl": rung_ms,
+                "x-dead-letter-exchange": "",  # back via the original routing key
+            },
+        )
+        await queue.bind(exchange)
+        queues[name] = queue
     return queues
 
 
@@ -56,5 +116,8 @@ async def connect(settings: Settings) -> aio_pika.abc.AbstractRobustConnection:
 
 
 async def delete_all(channel: AbstractChannel, settings: Settings) -> None:
-    for name in QueueNames.for_prefix(settings.queue_prefix).all():
+    names = QueueNames.for_prefix(settings.queue_prefix)
+    for name in names.all():
         await channel.queue_delete(name)
+    for name in names.delays.values():
+        await channel.exchange_delete(name)

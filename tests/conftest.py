@@ -12,7 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from pushfan import db, topology
+from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
+from pushfan.publisher import Publisher
+from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import AppConfig, Settings
 
 
@@ -69,3 +72,23 @@ async def channel(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractChan
     yield channel
     await topology.delete_all(channel, settings)
     await connection.close()
+
+
+@pytest.fixture
+def publisher(channel: aio_pika.abc.AbstractChannel) -> Publisher:
+    return Publisher(channel, 5)
+
+
+@pytest.fixture
+async def cancels(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[CancelWatch]:
+    watch = CancelWatch(redis, settings.redis_prefix, 0.05)
+    await watch.start()
+    yield watch
+    await watch.stop()
+
+
+@pytest.fixture
+def limiter(redis: aioredis.Redis, settings: Settings) -> ProviderRateLimiter:
+    return ProviderRateLimiter(
+        redis, settings.redis_prefix, settings.rate_limit_burst_s, settings.rate_limit_recovery_s
+    )

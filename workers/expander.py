@@ -10,12 +10,14 @@ every re-expansion, and the shard's audience is counted once (pushfan.progress).
 from __future__ import annotations
 
 import logging
+import time
 
 import asyncpg
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, registry
+from pushfan.cancellation import CancelWatch
 from pushfan.messages import ExpandTask, decode_expand, encode
 from pushfan.progress import Counts, Progress
 from pushfan.publisher import Publisher
@@ -30,8 +32,14 @@ log = logging.getLogger(__name__)
 
 class Expander:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, progress: Progress, publisher: Publisher
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        progress: Progress,
+        publisher: Publisher,
+        cancels: CancelWatch,
     ) -> None:
+        self.cancels = cancels
         self.settings = settings
         self.pool = pool
         self.progress = progress
@@ -75,11 +83,28 @@ class Expander:
                 self.pool, task.lo, task.hi, task.audience, self.settings.expander_page_size
             ):
                 audience += len(page)
+                reason = self.drop_reason(task)
+                if reason:
+                    # Cancelled or past its TTL: count the rest, publish nothing.
+                    ids = [t.id for t in page]
+                    if reason == "cancelled":
+                        await self.progress.record(task.alert_id, cancelled=ids)
+                    else:
+                        await self.progress.record(task.alert_id, expired=ids)
+                    continue
                 await batcher.add(page)
         metrics.EXPANDED_TARGETS.inc(audience)
         metrics.EXPANDED_SHARDS.inc()
         counts = await self.progress.shard_done(task.alert_id, task.shard, audience)
         await self.settle(task.alert_id, counts)
+
+    def drop_reason(self, task: ExpandTask) -> str | None:
+        if self.cancels.is_cancelled(task.alert_id):
+            return "cancelled"
+        expires_at = task.notification.expires_at
+        if expires_at and time.time() >= expires_at:
+            return "expired"
+        return None
 
     async def settle(self, alert_id: str, counts: Counts) -> None:
         """Move the alert on once its expansion (and perhaps its sending) is complete."""

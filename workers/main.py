@@ -1,17 +1,28 @@
-"""Start-up of the worker processes: settings, connections, metrics, then the runner."""
+"""Start-up of the worker processes: settings, connections, metrics, then the runner.
+
+Every worker opens the same few resources (a database pool, Redis, a publishing channel with
+confirms, the cancel watch); `Resources` opens and closes them in one place.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+import httpx
 import redis.asyncio as aioredis
 import uvloop
 
 from pushfan import db, metrics, topology
+from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
+from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import Settings
 from workers.expander import Expander
+from workers.feedback import Feedback
 from workers.providers.build import build_providers
 from workers.runner import Runner
 from workers.sender import Sender
@@ -19,47 +30,82 @@ from workers.sender import Sender
 log = logging.getLogger(__name__)
 
 
-async def run_expander(settings: Settings) -> None:
+@dataclass
+class Resources:
+    pool: db.Pool
+    redis: aioredis.Redis
+    publisher: Publisher
+    progress: Progress
+    cancels: CancelWatch
+    queues: topology.QueueNames
+
+
+@asynccontextmanager
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
     pool = await db.create_pool(settings, min_size=1, max_size=4)
     redis = aioredis.from_url(settings.redis_url.get_secret_value())
-    publish_connection = await topology.connect(settings)
+    connection = await topology.connect(settings)
+    cancels = CancelWatch(redis, settings.redis_prefix, settings.cancel_poll_s)
     try:
-        channel = await publish_connection.channel(publisher_confirms=True)
-        expander = Expander(
-            settings,
-            pool,
-            Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
-            Publisher(channel, settings.publish_timeout_s),
+        channel = await connection.channel(publisher_confirms=True)
+        await topology.declare(channel, settings)
+        await cancels.start()
+        yield Resources(
+            pool=pool,
+            redis=redis,
+            publisher=Publisher(channel, settings.publish_timeout_s),
+            progress=Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
+            cancels=cancels,
+            queues=topology.QueueNames.for_prefix(settings.queue_prefix),
         )
-        names = topology.QueueNames.for_prefix(settings.queue_prefix)
-        runner = Runner(settings, names.expand, settings.expander_prefetch, expander.handle)
-        await _serve(settings, runner)
     finally:
-        await publish_connection.close()
+        await cancels.stop()
+        await connection.close()
         await redis.aclose()
         await pool.close()
 
 
+async def run_expander(settings: Settings) -> None:
+    async with resources(settings) as res:
+        expander = Expander(settings, res.pool, res.progress, res.publisher, res.cancels)
+        runner = Runner(settings, res.queues.expand, settings.expander_prefetch, expander.handle)
+        await _serve(settings, runner)
+
+
 async def run_sender(settings: Settings, provider: str) -> None:
-    pool = await db.create_pool(settings, min_size=1, max_size=4)
-    redis = aioredis.from_url(settings.redis_url.get_secret_value())
     providers = build_providers(settings, provider)
     if not providers.by_app:
         log.warning("no app has %s credentials; batches for it will count as failed", provider)
     try:
-        sender = Sender(
-            provider,
-            providers.by_app,
-            pool,
-            Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
-        )
-        names = topology.QueueNames.for_prefix(settings.queue_prefix)
-        runner = Runner(settings, names.send[provider], settings.sender_prefetch, sender.handle)
-        await _serve(settings, runner)
+        async with resources(settings) as res:
+            limiter = ProviderRateLimiter(
+                res.redis,
+                settings.redis_prefix,
+                settings.rate_limit_burst_s,
+                settings.rate_limit_recovery_s,
+            )
+            sender = Sender(
+                settings,
+                provider,
+                providers.by_app,
+                res.pool,
+                res.progress,
+                res.publisher,
+                limiter,
+                res.cancels,
+            )
+            queue = res.queues.send[provider]
+            runner = Runner(settings, queue, settings.sender_prefetch, sender.handle, sender.drain)
+            await _serve(settings, runner)
     finally:
         await providers.close()
-        await redis.aclose()
-        await pool.close()
+
+
+async def run_feedback(settings: Settings) -> None:
+    async with resources(settings) as res, httpx.AsyncClient(timeout=10) as client:
+        feedback = Feedback(settings, client, res.publisher)
+        runner = Runner(settings, res.queues.feedback, 4, feedback.handle)
+        await _serve(settings, runner)
 
 
 async def _serve(settings: Settings, runner: Runner) -> None:
@@ -81,5 +127,7 @@ def run(kind: str, settings: Settings, provider: str | None = None) -> None:
     elif kind == "sender":
         assert provider in ("apns", "fcm")
         uvloop.run(run_sender(settings, provider))
+    elif kind == "feedback":
+        uvloop.run(run_feedback(settings))
     else:
         raise ValueError(f"unknown worker kind {kind!r}")

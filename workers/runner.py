@@ -23,6 +23,8 @@ from pushfan.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+MAX_FAILURE_BACKOFF_S = 5.0
+CLOSE_ALLOWANCE_S = 2.0  # of the drain deadline, kept for cancelling stragglers and closing
 
 
 class Poison(Exception):
@@ -30,7 +32,15 @@ class Poison(Exception):
 
 
 class Runner:
-    def __init__(self, settings: Settings, queue: str, prefetch: int, handler: Handler) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: str,
+        prefetch: int,
+        handler: Handler,
+        on_drain: Callable[[], None] | None = None,
+    ) -> None:
+        self.on_drain = on_drain
         self.settings = settings
         self.queue_name = queue
         self.prefetch = prefetch
@@ -40,6 +50,7 @@ class Runner:
         self.tasks: set[asyncio.Task[None]] = set()
         self.acked = 0
         self.requeued = 0
+        self.failures = 0  # consecutive handler failures
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -50,20 +61,36 @@ class Runner:
         try:
             await self.handler(message)
         except Poison:
-            log.error("dropping undecodable message %s", message.message_id)
-            await message.reject(requeue=False)
+            log.error("dead-lettering undecodable message %s", message.message_id)
+            await self._settle(message.reject(requeue=False))
             return
         except asyncio.CancelledError:
-            await message.nack(requeue=True)
+            await self._settle(message.nack(requeue=True))
             self.requeued += 1
             raise
         except Exception:
-            log.exception("message %s failed; requeued", message.message_id)
-            await message.nack(requeue=True)
+            # Redis, PostgreSQL or the broker is away: wait a little before handing the
+            # message back, growing with consecutive failures, so an outage is not a hot loop.
+            self.failures += 1
+            delay = min(MAX_FAILURE_BACKOFF_S, 0.05 * 2 ** min(self.failures, 10))
+            log.exception("message %s failed; requeued in %.2fs", message.message_id, delay)
+            await asyncio.sleep(delay)
+            await self._settle(message.nack(requeue=True))
             self.requeued += 1
             return
-        await message.ack()
+        self.failures = 0
+        await self._settle(message.ack())
         self.acked += 1
+
+    @staticmethod
+    async def _settle(call: Awaitable[None]) -> None:
+        """Ack/nack, tolerating a channel the broker closed: it redelivers what was unacked."""
+        try:
+            await call
+        except Exception as exc:
+            log.warning(
+                "could not settle a message (%s); the broker will redeliver it", type(exc).__name__
+            )
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.create_task(self._process(message))
@@ -86,14 +113,15 @@ class Runner:
             self.ready = False
             started = time.monotonic()
             await queue.cancel(tag)
+            if self.on_drain is not None:
+                self.on_drain()  # started batches stop sending and hand back the rest
             if self.tasks:
-                _, pending = await asyncio.wait(
-                    set(self.tasks), timeout=self.settings.drain_deadline_s
-                )
+                budget = max(0.5, self.settings.drain_deadline_s - CLOSE_ALLOWANCE_S)
+                _, pending = await asyncio.wait(set(self.tasks), timeout=budget)
                 for task in pending:
-                    task.cancel()
+                    task.cancel()  # requeued by _process; dedup covers what already left
                 if pending:
-                    await asyncio.wait(pending, timeout=2)
+                    await asyncio.wait(pending, timeout=CLOSE_ALLOWANCE_S / 2)
             log.info(
                 "drained %s in %.1fs: %d acked, %d requeued this run",
                 self.queue_name,

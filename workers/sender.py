@@ -1,17 +1,24 @@
 """The sender: one batch of (device id, token) for one (provider, app) at a time.
 
-For each batch: skip devices that already have a final outcome for this alert (one Redis
-round trip), drop the batch as expired if the alert's TTL passed, send the rest over HTTP/2,
-deactivate dead tokens (one statement), record every outcome and bump the counters (one
-Redis round trip), mark the alert done if this batch finished it, then ack.
-
-Transient answers (429, 5xx, timeouts) are counted `failed` with a `retryable` tally for
-now; the broker-owned retry ladder replaces that (issue "Delivery guarantees").
+For each batch:
+1. take the batch's lease and skip devices that already have a final outcome for this
+   alert (one Redis round trip); a copy of a batch another worker is sending waits;
+2. drop what is left as `cancelled` or `expired` if the alert was cancelled or its TTL passed;
+3. take the pushes from the shared rate limiter (one round trip) and wait if it says so;
+4. send over HTTP/2, asking before each push whether the alert was cancelled meanwhile;
+5. deactivate dead tokens (one statement) and queue them for the app's webhook;
+6. republish only the transient failures to the delay ladder (the broker holds the backoff;
+   same batch id, attempt + 1), or count them failed after the last attempt;
+7. record every final outcome and bump the counters (one round trip), tell the rate limiter
+   what the provider accepted and throttled, mark the alert finished if this was its last
+   batch; the runner then acks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 
 import asyncpg
@@ -19,28 +26,58 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, registry
-from pushfan.messages import SendBatch, decode_batch
+from pushfan.cancellation import CancelWatch
+from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.progress import Counts, Progress
-from workers.providers.base import Provider
+from pushfan.publisher import Publisher
+from pushfan.push_rate import ProviderRateLimiter
+from pushfan.settings import Settings
+from pushfan.topology import QueueNames
+from workers.providers.base import Provider, SendResult
 from workers.runner import Poison
 
 log = logging.getLogger(__name__)
+
+DEFER_MS = 2_500
+
+
+def backoff_s(settings: Settings, attempt: int, retry_after: float | None) -> float:
+    """Capped exponential backoff with full jitter, never shorter than Retry-After."""
+    ceiling = min(settings.retry_cap_s, settings.retry_base_s * 2**attempt)
+    delay = random.uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, settings.retry_cap_s)
 
 
 class Sender:
     def __init__(
         self,
+        settings: Settings,
         provider_name: str,
         providers: dict[str, Provider],
         pool: asyncpg.Pool,
         progress: Progress,
+        publisher: Publisher,
+        limiter: ProviderRateLimiter,
+        cancels: CancelWatch,
     ) -> None:
+        self.settings = settings
         self.provider_name = provider_name
         self.providers = providers
         self.pool = pool
         self.progress = progress
+        self.publisher = publisher
+        self.limiter = limiter
+        self.cancels = cancels
+        self.queues = QueueNames.for_prefix(settings.queue_prefix)
+        self.draining = False  # set on SIGTERM: unsent pushes of started batches go back
         self._pushes = {o: metrics.PUSHES.labels(provider_name, o) for o in metrics.OUTCOMES}
         self._batch_seconds = metrics.BATCH_SECONDS.labels(provider_name)
+        self._limit_wait = metrics.RATE_LIMIT_WAIT.labels(provider_name)
+
+    def drain(self) -> None:
+        self.draining = True
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
@@ -52,19 +89,40 @@ class Sender:
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def process(self, batch: SendBatch) -> None:
-        pending = await self.progress.pending(batch.alert_id, batch.device_ids)
+        lease = f"{batch.batch_id}#{batch.attempt}"
+        pending = await self.progress.claim(
+            batch.alert_id, lease, self.settings.batch_lease_s, batch.device_ids
+        )
+        if pending is None:
+            await self._defer(batch)
+            return
+        try:
+            await self._process(batch, pending)
+        finally:
+            await self.progress.release(lease)
+
+    async def _defer(self, batch: SendBatch) -> None:
+        """Another worker is sending this very batch: look again later, when dedup will
+        skip what it delivered (or its lease has lapsed, if it died)."""
+        rung, expiration_ms = self.queues.delay_for(DEFER_MS)
+        await self.publisher.publish_delayed(
+            rung,
+            self.queues.send[self.provider_name],
+            encode(batch),
+            f"{batch.batch_id}#{batch.attempt}#deferred",
+            expiration_ms,
+        )
+
+    async def _process(self, batch: SendBatch, pending: list[bool]) -> None:
+        alert_id = batch.alert_id
         ids = [d for d, p in zip(batch.device_ids, pending, strict=True) if p]
         tokens = [t for t, p in zip(batch.tokens, pending, strict=True) if p]
-        skipped = len(batch.device_ids) - len(ids)
-        if skipped:
-            self._pushes["deduplicated"].inc(skipped)
+        if len(ids) < len(batch.device_ids):
+            self._pushes["deduplicated"].inc(len(batch.device_ids) - len(ids))
         if not ids:
             return
-        expires_at = batch.notification.expires_at
-        if expires_at and time.time() >= expires_at:
-            counts = await self.progress.record(batch.alert_id, expired=ids)
-            self._pushes["expired"].inc(len(ids))
-            await self._settle(batch.alert_id, counts)
+        if self._dropped(batch):
+            await self._record_dropped(batch, ids)
             return
         provider = self.providers.get(batch.app)
         if provider is None:
@@ -75,28 +133,140 @@ class Sender:
                 self.provider_name,
                 batch.app,
             )
-            counts = await self.progress.record(batch.alert_id, failed=ids)
+            await self._finish(alert_id, await self.progress.record(alert_id, failed=ids))
             self._pushes["failed"].inc(len(ids))
-            await self._settle(batch.alert_id, counts)
             return
-        result = await provider.send(batch.notification, ids, tokens)
+
+        configured = self.settings.rate_limit(self.provider_name, batch.app)
+        wait = await self.limiter.acquire(self.provider_name, batch.app, len(ids), configured)
+        self._limit_wait.observe(wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+            if self._dropped(batch):
+                await self._record_dropped(batch, ids)
+                return
+
+        def stop() -> bool:
+            return self.draining or self._dropped(batch)
+
+        result = await provider.send(batch.notification, ids, tokens, stop)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
-        failed = result.permanent + result.transient
+            await self._report_invalid(batch, result.invalid)
+        failed = list(result.permanent)
+        if result.transient:
+            failed += await self._retry_or_give_up(batch, result)
+        # `stop` fired mid-batch: count the unsent as cancelled or expired, or, when the
+        # worker is only draining, hand them back to the work queue for another worker.
+        cancelled: list[int] = []
+        expired: list[int] = []
+        if result.stopped:
+            if self.cancels.is_cancelled(alert_id):
+                cancelled = result.stopped
+            elif self._dropped(batch):
+                expired = result.stopped
+            else:
+                await self._hand_back(batch, result.stopped)
         counts = await self.progress.record(
-            batch.alert_id,
+            alert_id,
             delivered=result.delivered,
             invalid=result.invalid,
             failed=failed,
+            expired=expired,
+            cancelled=cancelled,
             retryable=len(result.transient),
         )
-        self._pushes["delivered"].inc(len(result.delivered))
-        self._pushes["invalid"].inc(len(result.invalid))
-        self._pushes["failed"].inc(len(failed))
+        accepted = len(result.delivered) + len(result.invalid) + len(result.permanent)
+        if accepted or result.throttled:
+            await self.limiter.report(
+                self.provider_name, batch.app, accepted, result.throttled, configured
+            )
+        for outcome, n in (
+            ("delivered", len(result.delivered)),
+            ("invalid", len(result.invalid)),
+            ("failed", len(failed)),
+            ("expired", len(expired)),
+            ("cancelled", len(cancelled)),
+        ):
+            if n:
+                self._pushes[outcome].inc(n)
         if result.reasons:
-            log.info("batch %s: %s", batch.batch_id, result.reasons)
-        await self._settle(batch.alert_id, counts)
+            log.info("batch %s attempt %d: %s", batch.batch_id, batch.attempt, result.reasons)
+        await self._finish(alert_id, counts)
 
-    async def _settle(self, alert_id: str, counts: Counts) -> None:
+    async def _hand_back(self, batch: SendBatch, unsent: list[int]) -> None:
+        """Republish the targets this draining worker did not send, same batch id and
+        attempt, straight to the work queue (they were never tried: no backoff)."""
+        keep = set(unsent)
+        subset = msgspec.structs.replace(
+            batch,
+            device_ids=[d for d in batch.device_ids if d in keep],
+            tokens=[t for d, t in zip(batch.device_ids, batch.tokens, strict=True) if d in keep],
+        )
+        await self.publisher.publish(
+            self.queues.send[self.provider_name],
+            encode(subset),
+            f"{batch.batch_id}#{batch.attempt}#handback",
+        )
+
+    def _dropped(self, batch: SendBatch) -> bool:
+        expires_at = batch.notification.expires_at
+        expired = bool(expires_at) and time.time() >= expires_at
+        return expired or self.cancels.is_cancelled(batch.alert_id)
+
+    async def _record_dropped(self, batch: SendBatch, ids: list[int]) -> None:
+        """Nothing of this batch may be sent any more: count it cancelled or expired."""
+        if self.cancels.is_cancelled(batch.alert_id):
+            counts = await self.progress.record(batch.alert_id, cancelled=ids)
+            self._pushes["cancelled"].inc(len(ids))
+        else:
+            counts = await self.progress.record(batch.alert_id, expired=ids)
+            self._pushes["expired"].inc(len(ids))
+        await self._finish(batch.alert_id, counts)
+
+    async def _retry_or_give_up(self, batch: SendBatch, result: SendResult) -> list[int]:
+        """Republish the transient failures to the delay ladder; returns those that ran out
+        of attempts (they count failed and go to the dead-letter queue for inspection)."""
+        retry = set(result.transient)
+        ids = [d for d in batch.device_ids if d in retry]
+        tokens = [t for d, t in zip(batch.device_ids, batch.tokens, strict=True) if d in retry]
+        next_attempt = batch.attempt + 1
+        subset = msgspec.structs.replace(batch, device_ids=ids, tokens=tokens, attempt=next_attempt)
+        message_id = f"{batch.batch_id}#{next_attempt}"
+        if next_attempt > self.settings.retry_max_attempts:
+            await self.publisher.publish(self.queues.dead, encode(subset), message_id)
+            log.warning(
+                "batch %s: %d targets failed after %d attempts",
+                batch.batch_id,
+                len(ids),
+                batch.attempt + 1,
+            )
+            return ids
+        delay = backoff_s(self.settings, batch.attempt, result.retry_after)
+        rung, expiration_ms = self.queues.delay_for(int(delay * 1000))
+        await self.publisher.publish_delayed(
+            rung, self.queues.send[self.provider_name], encode(subset), message_id, expiration_ms
+        )
+        self._pushes["retried"].inc(len(ids))
+        return []
+
+    async def _report_invalid(self, batch: SendBatch, invalid: list[int]) -> None:
+        """Queue the dead tokens for the app's webhook, when it has one."""
+        config = self.settings.app(batch.app)
+        if config is None or not config.invalid_token_webhook:
+            return
+        dead = set(invalid)
+        report = InvalidTokens(
+            app=batch.app,
+            provider=batch.provider,
+            batch_id=batch.batch_id,
+            device_ids=[d for d in batch.device_ids if d in dead],
+            tokens=[t for d, t in zip(batch.device_ids, batch.tokens, strict=True) if d in dead],
+        )
+        await self.publisher.publish(
+            self.queues.feedback, encode(report), f"{batch.batch_id}#invalid"
+        )
+
+    async def _finish(self, alert_id: str, counts: Counts) -> None:
         if counts.done and await alerts.finish(self.pool, alert_id, counts):
-            log.info("alert %s done: %s", alert_id, counts)
+            log.info("alert %s finished: %s", alert_id, counts)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
 from api.deps import Res, Resources, require, require_trigger
 from api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut, Counts
-from pushfan import alerts, trigger
+from pushfan import alerts, cancellation, trigger
 from pushfan.apikeys import ApiKey
 from pushfan.progress import Counts as LiveCounts
 
@@ -21,19 +21,15 @@ IdempotencyKey = Annotated[
 
 
 def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
-    if alert.status in ("done", "cancelled") or live is None:
+    if alert.finished_at is not None or live is None:
         audience = alert.audience
         delivered, invalid, failed = alert.delivered, alert.invalid, alert.failed
-        expired = alert.expired
+        expired, cancelled = alert.expired, alert.cancelled
     else:
         audience = live.audience if live.expanded else None
-        delivered, invalid, failed, expired = (
-            live.delivered,
-            live.invalid,
-            live.failed,
-            live.expired,
-        )
-    finished = delivered + invalid + failed + expired
+        delivered, invalid, failed = live.delivered, live.invalid, live.failed
+        expired, cancelled = live.expired, live.cancelled
+    finished = delivered + invalid + failed + expired + cancelled
     pending = None if audience is None else max(0, audience - finished)
     return AlertOut(
         id=alert.id,
@@ -49,6 +45,7 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
             invalid=invalid,
             failed=failed,
             expired=expired,
+            cancelled=cancelled,
             pending=pending,
         ),
     )
@@ -109,6 +106,35 @@ async def get_alert(
 async def current(res: Resources, alert: alerts.Alert) -> AlertOut:
     """The alert with live counts from Redis while it runs, stored counts once it ended."""
     live = None
-    if alert.status not in ("done", "cancelled"):
+    if alert.finished_at is None:
         live = await res.progress.counts(alert.id)
     return alert_out(alert, live)
+
+
+@router.post(
+    "/{alert_id}/cancel",
+    response_model=AlertOut,
+    responses={404: {"description": "no such alert"}, 409: {"description": "already finished"}},
+)
+async def cancel_alert(
+    alert_id: str,
+    res: Res,
+    _key: Annotated[ApiKey, Depends(require("alerts:send"))],
+) -> AlertOut:
+    """Stop an alert: within a second no push of it leaves any worker; the rest count
+    `cancelled`. Cancelling a cancelled alert again is a no-op."""
+    alert = await cancel(res, alert_id)
+    return await current(res, alert)
+
+
+async def cancel(res: Resources, alert_id: str) -> alerts.Alert:
+    """The shared cancel (REST and dashboard alike), with its refusals as HTTP answers."""
+    alert = await alerts.cancel(res.pool, alert_id)
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    if alert.status != "cancelled":
+        raise HTTPException(409, f"the alert already finished ({alert.status})")
+    await cancellation.mark_cancelled(
+        res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
+    )
+    return alert

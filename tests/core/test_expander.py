@@ -8,6 +8,7 @@ import aio_pika
 import pytest
 
 from pushfan import alerts
+from pushfan.cancellation import CancelWatch
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter, ExpandTask, SendBatch, decode_batch, decode_expand
 from pushfan.progress import Progress
@@ -64,13 +65,14 @@ async def test_every_active_device_lands_in_exactly_one_batch(
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
+    cancels: CancelWatch,
 ) -> None:
     """Shards of 1,000 ids, pages of 300, batches of at most 500 per (provider, app)."""
     async with pool.acquire() as conn:
         await seed_devices(conn, 2_345, apps=["alpha", "beta"])
     await pool.execute("UPDATE devices SET active = false WHERE id % 100 = 0")
     names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5))
+    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     task = await make_alert(pool)
     shards = await expand_all(expander, channel, names, task)
     assert [(s.lo, s.hi) for s in shards] == [(1, 1001), (1001, 2001), (2001, 2346)]
@@ -99,11 +101,12 @@ async def test_redelivered_shard_recreates_the_same_batches_and_counts_once(
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
+    cancels: CancelWatch,
 ) -> None:
     async with pool.acquire() as conn:
         await seed_devices(conn, 1_800, apps=["alpha", "beta"])
     names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5))
+    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     task = await make_alert(pool)
     shards = await expand_all(expander, channel, names, task)
     first = {b.batch_id: b for b in await batches(channel, names)}
@@ -126,11 +129,12 @@ async def test_audience_filter_and_empty_audience_finishes_the_alert(
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
+    cancels: CancelWatch,
 ) -> None:
     async with pool.acquire() as conn:
         await seed_devices(conn, 500, apps=["alpha"])
     names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5))
+    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     only_beta = await make_alert(pool, AudienceFilter(apps=["beta"]))
     await expand_all(expander, channel, names, only_beta)
     assert await batches(channel, names) == []

@@ -3,34 +3,61 @@ provider standing in for APNs (the real clients are covered end to end with the 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import aio_pika
 import pytest
+import redis.asyncio as aioredis
 
 from pushfan import alerts, registry
+from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
-from pushfan.messages import AudienceFilter, Notification, SendBatch
+from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch
 from pushfan.progress import Progress
+from pushfan.publisher import Publisher
+from pushfan.push_rate import ProviderRateLimiter
 from pushfan.seed import seed_devices
-from workers.providers.base import SendResult
+from pushfan.settings import Settings
+from pushfan.topology import QueueNames
+from workers.providers.base import SendResult, StopCheck, never
 from workers.sender import Sender
 
 
 class ScriptedProvider:
-    """Answers by device id: ids in `dead` are invalid, in `flaky` transient, else delivered."""
+    """Answers by device id: ids in `dead` are invalid, in `flaky` transient (429 with
+    Retry-After when `throttle`), else delivered. Honours `stop` like the real providers;
+    `before_each` runs before every push (to cancel mid-batch)."""
 
     name = "apns"
 
-    def __init__(self, dead: set[int] = frozenset(), flaky: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        dead: frozenset[int] = frozenset(),
+        flaky: frozenset[int] = frozenset(),
+        before_each: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         self.dead, self.flaky = dead, flaky
+        self.before_each = before_each
         self.sent: list[int] = []
 
     async def send(
-        self, notification: Notification, device_ids: list[int], tokens: list[str]
+        self,
+        notification: Notification,
+        device_ids: list[int],
+        tokens: list[str],
+        stop: StopCheck = never,
     ) -> SendResult:
-        self.sent += device_ids
         result = SendResult()
         for device_id in device_ids:
+            if self.before_each:
+                await self.before_each(device_id)
+            if stop():
+                result.stopped.append(device_id)
+                continue
+            self.sent.append(device_id)
             if device_id in self.dead:
                 result.invalid.append(device_id)
             elif device_id in self.flaky:
@@ -41,6 +68,24 @@ class ScriptedProvider:
 
     async def close(self) -> None:
         return None
+
+
+SenderFactory = Callable[[dict[str, Any]], Sender]
+
+
+@pytest.fixture
+def make_sender(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    publisher: Publisher,
+    limiter: ProviderRateLimiter,
+    cancels: CancelWatch,
+) -> SenderFactory:
+    def make(providers: dict[str, Any]) -> Sender:
+        return Sender(settings, "apns", providers, pool, progress, publisher, limiter, cancels)
+
+    return make
 
 
 @pytest.fixture
@@ -74,11 +119,12 @@ def batch_for(
 async def test_a_redelivered_batch_sends_nothing_twice(
     pool: Pool,
     progress: Progress,
+    make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     alert, ids = alert_with_devices
     provider = ScriptedProvider()
-    sender = Sender("apns", {"alpha": provider}, pool, progress)  # type: ignore[dict-item]
+    sender = make_sender({"alpha": provider})
     await sender.process(batch_for(alert, ids[:6]))
     await sender.process(batch_for(alert, ids[:6]))  # redelivered
     await sender.process(batch_for(alert, ids))
@@ -87,23 +133,20 @@ async def test_a_redelivered_batch_sends_nothing_twice(
     assert done is not None and done.status == "done" and done.delivered == 10
 
 
-async def test_dead_tokens_deactivate_devices_and_counts_add_up(
+async def test_dead_tokens_deactivate_devices_and_later_alerts_skip_them(
     pool: Pool,
     progress: Progress,
+    make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     alert, ids = alert_with_devices
-    provider = ScriptedProvider(dead={2, 3}, flaky={4})
-    sender = Sender("apns", {"alpha": provider}, pool, progress)  # type: ignore[dict-item]
+    sender = make_sender({"alpha": ScriptedProvider(dead=frozenset({2, 3}))})
     await sender.process(batch_for(alert, ids))
     inactive = await pool.fetch("SELECT id FROM devices WHERE NOT active ORDER BY id")
     assert [r["id"] for r in inactive] == [2, 3]
     done = await alerts.get(pool, alert.id)
     assert done is not None and done.status == "done"
-    assert (done.delivered, done.invalid, done.failed) == (7, 2, 1)
-    assert done.delivered + done.invalid + done.failed == done.audience == 10
-    counts = await progress.counts(alert.id)
-    assert counts.retryable == 1  # the transient answer is tallied, not counted delivered
+    assert (done.delivered, done.invalid, done.failed) == (8, 2, 0)
     streamed = [
         t.id
         async for page in registry.stream_targets(pool, 1, 11, AudienceFilter(), 100)
@@ -112,14 +155,112 @@ async def test_dead_tokens_deactivate_devices_and_counts_add_up(
     assert 2 not in streamed and 3 not in streamed  # later alerts skip dead devices
 
 
+async def test_transient_failures_come_back_through_the_delay_ladder(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    make_sender: SenderFactory,
+    channel: aio_pika.abc.AbstractChannel,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    """Only the failed targets are republished, with the same batch id and attempt + 1; the
+    broker holds them for the backoff and hands them back to the work queue."""
+    alert, ids = alert_with_devices
+    flaky = ScriptedProvider(flaky=frozenset({4, 9}))
+    await make_sender({"alpha": flaky}).process(batch_for(alert, ids))
+    counts = await progress.counts(alert.id)
+    assert (counts.delivered, counts.failed, counts.retryable) == (8, 0, 2)
+    assert not counts.done
+    work = await channel.declare_queue(
+        QueueNames.for_prefix(settings.queue_prefix).send["apns"], passive=True
+    )
+    assert await work.get(fail=False) is None  # still waiting in the delay rung
+    started = time.monotonic()
+    message = None
+    while message is None and time.monotonic() - started < 5:
+        message = await work.get(fail=False, no_ack=True)
+        await asyncio.sleep(0.05)
+    assert message is not None, "the retry never came back"
+    assert 0.4 < time.monotonic() - started < 2.5  # base 1 s, jittered into [0.5, 1] s
+    retry = decode_batch(message.body)
+    assert retry.device_ids == [4, 9] and retry.attempt == 1
+    assert retry.batch_id == batch_for(alert, ids).batch_id
+    await make_sender({"alpha": ScriptedProvider()}).process(retry)
+    done = await alerts.get(pool, alert.id)
+    assert done is not None and done.status == "done" and done.delivered == 10
+
+
+async def test_after_the_last_attempt_targets_count_failed_and_are_dead_lettered(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    publisher: Publisher,
+    limiter: ProviderRateLimiter,
+    cancels: CancelWatch,
+    channel: aio_pika.abc.AbstractChannel,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    alert, ids = alert_with_devices
+    no_retries = settings.model_copy(update={"retry_max_attempts": 0})
+    sender = Sender(
+        no_retries,
+        "apns",
+        {"alpha": ScriptedProvider(flaky=frozenset({5}))},
+        pool,
+        progress,
+        publisher,
+        limiter,
+        cancels,
+    )
+    await sender.process(batch_for(alert, ids))
+    done = await alerts.get(pool, alert.id)
+    assert done is not None and done.status == "done"
+    assert (done.delivered, done.failed) == (9, 1)
+    dead = await channel.declare_queue(
+        QueueNames.for_prefix(settings.queue_prefix).dead, passive=True
+    )
+    message = await dead.get(timeout=5)
+    assert decode_batch(message.body).device_ids == [5]
+
+
+async def test_a_cancelled_alert_sends_nothing_more_even_mid_batch(
+    settings: Settings,
+    redis: aioredis.Redis,
+    pool: Pool,
+    progress: Progress,
+    make_sender: SenderFactory,
+    cancels: CancelWatch,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    alert, ids = alert_with_devices
+
+    async def cancel_after_three(device_id: int) -> None:
+        if device_id == 4:
+            await alerts.cancel(pool, alert.id)
+            await mark_cancelled(redis, settings.redis_prefix, alert.id, 60)
+            await cancels.refresh()
+
+    provider = ScriptedProvider(before_each=cancel_after_three)
+    await make_sender({"alpha": provider}).process(batch_for(alert, ids))
+    assert provider.sent == [1, 2, 3]
+    done = await alerts.get(pool, alert.id)
+    assert done is not None and done.status == "cancelled" and done.finished_at is not None
+    assert (done.delivered, done.cancelled) == (3, 7)
+    # A batch of it arriving later is counted cancelled without a send.
+    later = ScriptedProvider()
+    await make_sender({"alpha": later}).process(batch_for(alert, ids))
+    assert later.sent == []
+
+
 async def test_an_expired_batch_is_never_sent(
     pool: Pool,
     progress: Progress,
+    make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     alert, ids = alert_with_devices
     provider = ScriptedProvider()
-    sender = Sender("apns", {"alpha": provider}, pool, progress)  # type: ignore[dict-item]
+    sender = make_sender({"alpha": provider})
     stale = Notification(title="t", body="b", expires_at=int(time.time()) - 1, collapse_id=alert.id)
     await sender.process(batch_for(alert, ids, stale))
     assert provider.sent == []
@@ -130,9 +271,61 @@ async def test_an_expired_batch_is_never_sent(
 async def test_an_app_without_credentials_counts_failed(
     pool: Pool,
     progress: Progress,
+    make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     alert, ids = alert_with_devices
-    sender = Sender("apns", {}, pool, progress)
+    sender = make_sender({})
     await sender.process(batch_for(alert, ids))
     assert (await progress.counts(alert.id)).failed == 10
+
+
+async def test_two_copies_of_a_batch_at_once_send_once(
+    pool: Pool,
+    progress: Progress,
+    make_sender: SenderFactory,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    """A redelivered copy arriving while the first is still being sent (a broker restart)
+    waits in the delay ladder instead of sending the same pushes again."""
+    alert, ids = alert_with_devices
+    gate = asyncio.Event()
+
+    async def hold(device_id: int) -> None:
+        await gate.wait()
+
+    first, second = ScriptedProvider(before_each=hold), ScriptedProvider(before_each=hold)
+    running = asyncio.create_task(make_sender({"alpha": first}).process(batch_for(alert, ids)))
+    await asyncio.sleep(0.1)
+    await make_sender({"alpha": second}).process(batch_for(alert, ids))
+    gate.set()
+    await running
+    assert sorted(first.sent) == ids and second.sent == []
+
+
+async def test_a_draining_sender_hands_back_what_it_did_not_send(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    make_sender: SenderFactory,
+    channel: aio_pika.abc.AbstractChannel,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    """SIGTERM mid-batch: what left is recorded, the rest goes back to the work queue."""
+    alert, ids = alert_with_devices
+    sender = make_sender({})
+
+    async def drain_after_four(device_id: int) -> None:
+        if device_id == 5:
+            sender.drain()
+
+    sender.providers["alpha"] = ScriptedProvider(before_each=drain_after_four)
+    await sender.process(batch_for(alert, ids))
+    counts = await progress.counts(alert.id)
+    assert counts.delivered == 4 and counts.cancelled == counts.expired == 0
+    work = await channel.declare_queue(
+        QueueNames.for_prefix(settings.queue_prefix).send["apns"], passive=True
+    )
+    message = await work.get(timeout=5)
+    back = decode_batch(message.body)
+    assert back.device_ids == [5, 6, 7, 8, 9, 10] and back.attempt == 0

@@ -20,7 +20,7 @@ from aioapns.connection import APNsProductionClientProtocol
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult
+from workers.providers.base import SendResult, StopCheck, never
 from workers.providers.errors import Outcome, classify_apns
 from workers.providers.tls import client_context
 
@@ -59,7 +59,11 @@ class AioapnsProvider:
         self._client.pool.protocol_class = _protocol_for(settings.apns_base_url)
 
     async def send(
-        self, notification: Notification, device_ids: list[int], tokens: list[str]
+        self,
+        notification: Notification,
+        device_ids: list[int],
+        tokens: list[str],
+        stop: StopCheck = never,
     ) -> SendResult:
         message = orjson.loads(payloads.apns_body(notification))
         ttl = payloads.ttl_seconds(notification)
@@ -80,6 +84,9 @@ class AioapnsProvider:
                 push_type=PushType.ALERT,
             )
             async with self._concurrency:
+                if stop():
+                    result.stopped.append(device_id)
+                    return
                 in_flight.inc()
                 started = time.perf_counter()
                 try:
@@ -102,6 +109,8 @@ class AioapnsProvider:
                 result.invalid.append(device_id)
             elif outcome is Outcome.TRANSIENT:
                 result.transient.append(device_id)
+                if answer.status == "429":
+                    result.throttled += 1
             else:
                 result.permanent.append(device_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +15,8 @@ class SendResult:
     invalid: list[int] = field(default_factory=list)
     transient: list[int] = field(default_factory=list)
     permanent: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)  # not sent: `stop` said so
+    throttled: int = 0  # how many of the transient answers were 429s
     retry_after: float | None = None  # the longest Retry-After the provider asked for
     reasons: dict[str, int] = field(default_factory=dict)  # error reason -> count
 
@@ -21,13 +24,28 @@ class SendResult:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
+def never() -> bool:
+    return False
+
+
+StopCheck = Callable[[], bool]
+
+
 class Provider(Protocol):
-    """Sends one batch of pushes for one app; every target ends in exactly one list."""
+    """Sends one batch of pushes for one app; every target ends in exactly one list.
+
+    `stop` is asked right before each push leaves; when it says True the push is not sent
+    and the target goes to `stopped`: an alert cancelled or expired mid-batch, or a worker
+    draining on SIGTERM, stops at once rather than after the batch."""
 
     name: str
 
     async def send(
-        self, notification: Notification, device_ids: list[int], tokens: list[str]
+        self,
+        notification: Notification,
+        device_ids: list[int],
+        tokens: list[str],
+        stop: StopCheck = never,
     ) -> SendResult: ...
 
     async def close(self) -> None: ...

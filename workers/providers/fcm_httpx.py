@@ -11,7 +11,7 @@ import orjson
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult
+from workers.providers.base import SendResult, StopCheck, never
 from workers.providers.errors import Outcome, classify_fcm, parse_retry_after
 from workers.providers.fcm_oauth import AccessTokenSource
 
@@ -52,7 +52,11 @@ class HttpxFcmProvider:
         self._timeout = settings.push_timeout_s
 
     async def send(
-        self, notification: Notification, device_ids: list[int], tokens: list[str]
+        self,
+        notification: Notification,
+        device_ids: list[int],
+        tokens: list[str],
+        stop: StopCheck = never,
     ) -> SendResult:
         before, after = payloads.fcm_body_parts(notification)
         result = SendResult()
@@ -68,6 +72,9 @@ class HttpxFcmProvider:
 
         async def one(device_id: int, token: str) -> None:
             async with self._concurrency:
+                if stop():
+                    result.stopped.append(device_id)
+                    return
                 in_flight.inc()
                 started = time.perf_counter()
                 try:
@@ -96,6 +103,8 @@ class HttpxFcmProvider:
             elif outcome is Outcome.TRANSIENT:
                 if status == 401:
                     self._tokens.invalidate()
+                if status == 429:
+                    result.throttled += 1
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 if wait is not None:
                     result.retry_after = max(result.retry_after or 0.0, wait)

@@ -1,0 +1,479 @@
+"""Delivery guarantees, proven by breaking things.
+
+Each scenario runs a real stack (both simulators with fault flags, the API, the expander and
+senders as processes, the real RabbitMQ, Redis and PostgreSQL), breaks something, and ends by
+comparing the simulators' statistics with pushfan's counts. One JSON object per scenario:
+its name, pushfan's counts, the simulators' counts, `lost`, `duplicates`, `passed`.
+
+    python loadtest/faults.py [--devices N] [--scenario NAME|all]
+
+The fault-injection tests (tests/faults) run the same scenarios with a small population.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+import redis
+
+from cli.stack import Stack
+from pushfan import apikeys, db, topology
+from pushfan.seed import seed_devices
+from pushfan.settings import Settings
+
+# Fast retries so a scenario at test size finishes in seconds; the ladder is the same.
+FAULT_ENV = {
+    "PUSHFAN_RETRY_BASE_S": "0.2",
+    "PUSHFAN_RETRY_CAP_S": "2",
+    "PUSHFAN_RETRY_MAX_ATTEMPTS": "15",
+    "PUSHFAN_BATCH_LEASE_S": "5",
+    "PUSHFAN_DRAIN_DEADLINE_S": "10",
+}
+ERRORS = ["--error-fraction", "0.1"]
+
+
+@dataclass
+class Run:
+    """One scenario's stack, its data and its API key."""
+
+    stack: Stack
+    settings: Settings
+    devices: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.stack.api_url, timeout=30, headers=self.headers)
+
+    def trigger(self, body: dict[str, Any], key: str | None = None) -> str:
+        headers = {"idempotency-key": key} if key else {}
+        response = self.api.post("/v1/alerts", json=body, headers=headers)
+        if response.status_code != 202:
+            raise RuntimeError(f"trigger answered {response.status_code}: {response.text}")
+        return str(response.json()["id"])
+
+    def state(self, alert_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.api.get(f"/v1/alerts/{alert_id}").json()
+        return state
+
+    def finished(self, state: dict[str, Any]) -> int:
+        c = state["counts"]
+        return int(c["delivered"] + c["invalid"] + c["failed"] + c["expired"] + c["cancelled"])
+
+    def wait(self, alert_id: str, timeout_s: float | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + (timeout_s or 120 + self.devices / 100)
+        while time.monotonic() < deadline:
+            state = self.state(alert_id)
+            if state["finished_at"]:
+                return state
+            time.sleep(0.25)
+        raise TimeoutError(f"alert {alert_id} did not finish: {self.state(alert_id)}")
+
+    def wait_progress(self, alert_id: str, fraction: float) -> None:
+        """Until `fraction` of the audience has a final outcome."""
+        while True:
+            state = self.state(alert_id)
+            audience = state["counts"]["audience"] or self.devices
+            if state["finished_at"] or self.finished(state) >= fraction * audience:
+                return
+            time.sleep(0.05)
+
+    def sims(self, alert_id: str) -> dict[str, Any]:
+        apns, fcm = (self.stack.sim_stats(w, alert_id) for w in ("apns", "fcm"))
+        return {
+            "accepted": int(apns["accepted"]) + int(fcm["accepted"]),
+            "duplicates": int(apns["duplicates"]) + int(fcm["duplicates"]),
+            "rejected": _merge(apns["rejected"], fcm["rejected"]),
+            "last_accepted_at": max(
+                (s["last_accepted_at"] for s in (apns, fcm) if s["last_accepted_at"]),
+                default=None,
+            ),
+            "per_second": {"apns": apns["per_second"], "fcm": fcm["per_second"]},
+        }
+
+
+def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+
+async def _prepare(settings: Settings, devices: int, ios_fraction: float) -> str:
+    await db.migrate(settings)
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
+    try:
+        await seed_devices(conn, devices, ios_fraction=ios_fraction, apps=["alpha"])
+    finally:
+        await conn.close()
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        _, plaintext = await apikeys.create(pool, "faults", ["alerts:send"])
+    finally:
+        await pool.close()
+    return plaintext
+
+
+async def _cleanup(settings: Settings) -> None:
+    await db.drop_schema(settings)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await topology.delete_all(await connection.channel(), settings)
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    for key in client.scan_iter(f"{settings.redis_prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+@contextmanager
+def stack(
+    devices: int,
+    *,
+    env: dict[str, str] | None = None,
+    apns: list[str] | None = None,
+    fcm: list[str] | None = None,
+    senders: dict[str, int] | None = None,
+    ios_fraction: float = 0.5,
+    workers: bool = True,
+) -> Iterator[Run]:
+    name = f"faults_{secrets.token_hex(3)}"
+    s = Stack.create(name, apps=("alpha",), extra_env={**FAULT_ENV, **(env or {})})
+    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
+    try:
+        key = asyncio.run(_prepare(settings, devices, ios_fraction))
+        s.start_simulators(apns_extra=apns, fcm_extra=fcm)
+        s.start_api()
+        if workers:
+            s.start_workers(senders=senders)
+        yield Run(s, settings, devices, {"authorization": f"Bearer {key}"})
+    finally:
+        s.stop()
+        asyncio.run(_cleanup(settings))
+
+
+def _verdict(
+    name: str,
+    run: Run,
+    alert_id: str,
+    state: dict[str, Any],
+    sims: dict[str, Any],
+    checks: dict[str, bool],
+    started: float,
+    **details: Any,
+) -> dict[str, Any]:
+    counts = state["counts"]
+    lost = counts["audience"] - run.finished(state)
+    result = {
+        "scenario": name,
+        "devices": run.devices,
+        "alert_id": alert_id,
+        "status": state["status"],
+        "counts": counts,
+        "simulators": {k: v for k, v in sims.items() if k != "per_second"},
+        "lost": lost,
+        "duplicates": sims["duplicates"],
+        "seconds": round(time.monotonic() - started, 1),
+        "checks": checks,
+        **details,
+    }
+    result["passed"] = lost == 0 and all(checks.values())
+    return result
+
+
+ALERT = {"title": "Fault drill", "body": "This is only a test", "ttl": 3600}
+
+
+def errors_and_throttling(devices: int) -> dict[str, Any]:
+    """10% of requests answered 500/503, and a rate limit on each simulator that answers
+    bursts of 429: every device delivered exactly once, nothing failed."""
+    started = time.monotonic()
+    rate = str(max(300, devices // 20))
+    faults = [*ERRORS, "--rate-limit", rate]
+    with stack(devices, apns=faults, fcm=faults) as run:
+        alert_id = run.trigger(ALERT)
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        rejected = sims["rejected"]
+        checks = {
+            "every device delivered": c["delivered"] == c["audience"] == devices,
+            "failed == 0": c["failed"] == 0,
+            "simulators agree": sims["accepted"] == c["delivered"],
+            "no duplicates": sims["duplicates"] == 0,
+            "5xx were injected": rejected.get("InternalServerError", 0)
+            + rejected.get("ServiceUnavailable", 0)
+            + rejected.get("INTERNAL", 0)
+            + rejected.get("UNAVAILABLE", 0)
+            > 0,
+            "429s were answered": rejected.get("TooManyRequests", 0)
+            + rejected.get("QUOTA_EXCEEDED", 0)
+            > 0,
+        }
+        return _verdict("errors", run, alert_id, state, sims, checks, started)
+
+
+def _restart_broker() -> None:
+    """Stop and start the RabbitMQ application: every connection drops, queues recover."""
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+    time.sleep(1)
+    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+
+
+def kills_and_broker_restart(devices: int) -> dict[str, Any]:
+    """The same faults, a sender SIGKILLed three times and restarted, and RabbitMQ restarted
+    once: nothing lost; duplicates bounded by the in-flight window of each kill."""
+    started = time.monotonic()
+    rate = str(max(300, devices // 20))
+    faults = [*ERRORS, "--rate-limit", rate]
+    with stack(devices, apns=faults, fcm=faults, senders={"apns": 2, "fcm": 2}) as run:
+        alert_id = run.trigger(ALERT)
+        events = []
+        for n, fraction in enumerate((0.15, 0.35, 0.55)):
+            run.wait_progress(alert_id, fraction)
+            victim = run.stack.find("sender-")[n % 4]
+            run.stack.kill(victim)
+            victim.process.wait()
+            events.append(f"SIGKILL {victim.name} at {fraction:.0%}")
+            run.stack.respawn(victim)
+            if n == 1:
+                run.wait_progress(alert_id, 0.45)
+                _restart_broker()
+                events.append("RabbitMQ restarted at 45%")
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        settings = Settings()
+        window = settings.sender_prefetch * settings.batch_size
+        checks = {
+            "every device delivered": c["delivered"] == c["audience"] == devices,
+            "failed == 0": c["failed"] == 0,
+            "simulators saw every device": sims["accepted"] - sims["duplicates"] == c["delivered"],
+            "duplicates within 3 in-flight windows": sims["duplicates"] <= 3 * window,
+        }
+        return _verdict(
+            "kills",
+            run,
+            alert_id,
+            state,
+            sims,
+            checks,
+            started,
+            events=events,
+            in_flight_window=window,
+        )
+
+
+def quota(devices: int, rate: int | None = None) -> dict[str, Any]:
+    """FCM simulator limited to R pushes/s, two FCM senders with no configured limit: the
+    observed rate settles within 5% of R and the 429s stop after the first adaptation."""
+    started = time.monotonic()
+    rate = rate or max(200, devices // 30)
+    with stack(
+        devices,
+        fcm=["--rate-limit", str(rate)],
+        senders={"fcm": 2},
+        ios_fraction=0.0,
+        env={"PUSHFAN_FCM_RATE_LIMIT_PER_S": "0"},
+    ) as run:
+        alert_id = run.trigger(ALERT)
+        throttled_at = None
+        while throttled_at is None:
+            fcm = run.stack.sim_stats("fcm")
+            if fcm["rejected"].get("QUOTA_EXCEEDED"):
+                throttled_at = time.time()
+            elif run.state(alert_id)["finished_at"]:
+                break
+            time.sleep(0.1)
+        time.sleep(3)  # one adaptation window and the retries it scheduled
+        after_first = run.stack.sim_stats("fcm")["rejected"].get("QUOTA_EXCEEDED", 0)
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        at_end = sims["rejected"].get("QUOTA_EXCEEDED", 0)
+        steady = [
+            count
+            for second, count in sims["per_second"]["fcm"]
+            if throttled_at and throttled_at + 3 <= second < (sims["last_accepted_at"] or 0) - 1
+        ]
+        observed = statistics.median(steady) if steady else 0.0
+        c = state["counts"]
+        checks = {
+            "every device delivered": c["delivered"] == c["audience"] == devices,
+            "observed rate within 5% of R": abs(observed - rate) <= 0.05 * rate,
+            "429s stopped after the first adaptation": at_end == after_first,
+            "no duplicates": sims["duplicates"] == 0,
+        }
+        return _verdict(
+            "quota",
+            run,
+            alert_id,
+            state,
+            sims,
+            checks,
+            started,
+            rate_limit=rate,
+            observed_rate=observed,
+            steady_seconds=len(steady),
+            throttled_429s=at_end,
+        )
+
+
+def expiry(devices: int) -> dict[str, Any]:
+    """An alert with a 5-second TTL while the senders are paused for 10 seconds: all of its
+    pushes expire, none is sent."""
+    started = time.monotonic()
+    with stack(devices) as run:
+        senders = run.stack.find("sender-")
+        for sender in senders:
+            run.stack.kill(sender, signal.SIGSTOP)
+        alert_id = run.trigger({**ALERT, "ttl": 5})
+        time.sleep(10)
+        for sender in senders:
+            run.stack.kill(sender, signal.SIGCONT)
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        checks = {
+            "all expired": c["expired"] == c["audience"] == devices,
+            "none sent": sims["accepted"] == 0 and c["delivered"] == 0,
+        }
+        return _verdict("expiry", run, alert_id, state, sims, checks, started)
+
+
+def cancel(devices: int) -> dict[str, Any]:
+    """Cancel while sending: nothing reaches a simulator more than 1 s after the cancel."""
+    started = time.monotonic()
+    slow = ["--latency-ms", "20"]
+    with stack(devices, apns=slow, fcm=slow, env={"PUSHFAN_SENDER_CONCURRENCY": "20"}) as run:
+        alert_id = run.trigger(ALERT)
+        run.wait_progress(alert_id, 0.2)
+        response = run.api.post(f"/v1/alerts/{alert_id}/cancel")
+        cancelled_at = time.time()
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        last = sims["last_accepted_at"] or 0
+        checks = {
+            "cancel accepted": response.status_code == 200,
+            "status cancelled": state["status"] == "cancelled",
+            "nothing sent 1 s after the cancel": last <= cancelled_at + 1.0,
+            "some were cancelled": c["cancelled"] > 0,
+            "simulators agree": sims["accepted"] == c["delivered"],
+        }
+        return _verdict(
+            "cancel",
+            run,
+            alert_id,
+            state,
+            sims,
+            checks,
+            started,
+            last_push_after_cancel_s=round(last - cancelled_at, 3),
+        )
+
+
+def sigterm(devices: int) -> dict[str, Any]:
+    """SIGTERM a sender mid-run: it exits before its drain deadline, and once a replacement
+    takes over nothing is lost or sent twice."""
+    started = time.monotonic()
+    slow = ["--latency-ms", "20"]
+    env = {"PUSHFAN_SENDER_CONCURRENCY": "50"}
+    with stack(devices, apns=slow, fcm=slow, env=env) as run:
+        alert_id = run.trigger(ALERT)
+        run.wait_progress(alert_id, 0.3)
+        victim = run.stack.find("sender-apns")[0]
+        term_at = time.monotonic()
+        run.stack.kill(victim, signal.SIGTERM)
+        code = victim.process.wait(timeout=60)
+        exit_s = time.monotonic() - term_at
+        run.stack.respawn(victim)
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        deadline = float(FAULT_ENV["PUSHFAN_DRAIN_DEADLINE_S"])
+        checks = {
+            "exited before the drain deadline": exit_s < deadline and code == 0,
+            "every device delivered": c["delivered"] == c["audience"] == devices,
+            "no duplicates": sims["duplicates"] == 0,
+            "simulators agree": sims["accepted"] == c["delivered"],
+        }
+        return _verdict(
+            "sigterm", run, alert_id, state, sims, checks, started, exit_seconds=round(exit_s, 2)
+        )
+
+
+def idempotency(devices: int) -> dict[str, Any]:
+    """The same Idempotency-Key posted 5 times at once: one alert, every push sent once."""
+    started = time.monotonic()
+    with stack(devices) as run:
+        ids: list[str] = []
+        key = f"drill-{secrets.token_hex(4)}"
+
+        def post() -> None:
+            ids.append(run.trigger(ALERT, key=key))
+
+        threads = [threading.Thread(target=post) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        alert_id = ids[0]
+        state = run.wait(alert_id)
+        sims = run.sims(alert_id)
+        c = state["counts"]
+        checks = {
+            "one alert": len(set(ids)) == 1 and len(ids) == 5,
+            "every device once": sims["accepted"] == c["delivered"] == c["audience"] == devices,
+            "no duplicates": sims["duplicates"] == 0,
+        }
+        return _verdict("idempotency", run, alert_id, state, sims, checks, started)
+
+
+SCENARIOS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "errors": errors_and_throttling,
+    "kills": kills_and_broker_restart,
+    "quota": quota,
+    "expiry": expiry,
+    "cancel": cancel,
+    "sigterm": sigterm,
+    "idempotency": idempotency,
+}
+FULL_SIZE = {"errors": 1_000_000, "kills": 1_000_000}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--devices",
+        type=int,
+        help="population (default: 1,000,000 for errors and kills, 20,000 for the others)",
+    )
+    parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
+    args = parser.parse_args()
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    failed = 0
+    for name in names:
+        devices = args.devices or FULL_SIZE.get(name, 20_000)
+        result = SCENARIOS[name](devices)
+        failed += not result["passed"]
+        print(json.dumps(result), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""A rate limit per (provider, app) shared by every worker: GCRA in one Redis script,
+taken per batch, that adapts down when the provider answers 429 and recovers after.
+
+- `acquire(n)` reserves n pushes and returns how long to wait before sending them (the
+  reservation is made at once, so concurrent workers queue up fairly instead of racing).
+- `report(accepted, throttled)` feeds back what the provider did. On the first 429 after a
+  quiet period the rate drops to 97% of the rate the provider actually accepted over the last
+  seconds (measured across all workers), which lands just under an unknown quota in one
+  step; at most one adaptation per `ADAPT_EVERY_MS`. After `recovery_s` without a 429 the
+  rate rises 10% per `recovery_s`, up to the configured limit.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+UNLIMITED = 1e9  # "no configured limit" still adapts to 429s, from this ceiling
+ADAPT_EVERY_MS = 2_000
+OBSERVE_SECONDS = 3
+
+_NOW = "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + t[2] / 1000\n"
+
+# KEYS: state hash. ARGV: n, configured rate/s, burst s, recovery ms. Returns wait in ms.
+_ACQUIRE = (
+    _NOW
+    + """
+local n, configured = tonumber(ARGV[1]), tonumber(ARGV[2])
+local burst, recovery = tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'last429', 'raised_at')
+local rate = math.min(tonumber(s[2]) or configured, configured)
+local last429, raised = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+if rate < configured and now - last429 > recovery and now - raised > recovery then
+  rate = math.min(configured, rate * 1.1)
+  redis.call('HSET', KEYS[1], 'raised_at', now)
+end
+if rate >= 1e9 then
+  redis.call('HSET', KEYS[1], 'rate', rate)
+  redis.call('PEXPIRE', KEYS[1], 3600000)
+  return '0'
+end
+local tat = math.max(tonumber(s[1]) or now, now) + n * 1000 / rate
+redis.call('HSET', KEYS[1], 'tat', tat, 'rate', rate)
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return tostring(math.max(0, tat - now - burst))
+"""
+)
+
+# KEYS: state hash, per-second accepted counts hash. ARGV: accepted, throttled, configured.
+# Returns the rate in force afterwards.
+_REPORT = (
+    _NOW
+    + f"""
+local accepted, throttled = tonumber(ARGV[1]), tonumber(ARGV[2])
+local second = math.floor(now / 1000)
+if accepted > 0 then
+  redis.call('HINCRBY', KEYS[2], second, accepted)
+  redis.call('EXPIRE', KEYS[2], 30)
+end
+local s = redis.call('HMGET', KEYS[1], 'rate', 'adapted_at')
+local rate = tonumber(s[1]) or tonumber(ARGV[3])
+if throttled > 0 then
+  redis.call('HSET', KEYS[1], 'last429', now)
+  if now - (tonumber(s[2]) or 0) > {ADAPT_EVERY_MS} then
+    local total, seconds = 0, 0
+    for k = 1, {OBSERVE_SECONDS} do
+      local c = redis.call('HGET', KEYS[2], second - k)
+      if c then total = total + tonumber(c); seconds = seconds + 1 end
+    end
+    if seconds > 0 and total > 0 then
+      rate = math.min(rate, total / seconds * 0.97)
+    else
+      rate = math.min(rate, 1e9) * 0.5
+    end
+    rate = math.max(rate, 1)
+    redis.call('HSET', KEYS[1], 'rate', rate, 'adapted_at', now, 'raised_at', now)
+  end
+end
+return tostring(rate)
+"""
+)
+
+
+class ProviderRateLimiter:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, burst_s: float, recovery_s: float
+    ) -> None:
+        self._prefix = prefix
+        self._burst_s = burst_s
+        self._recovery_ms = recovery_s * 1000
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._report = redis.register_script(_REPORT)
+
+    def _key(self, provider: str, app: str) -> str:
+        return f"{self._prefix}rl:{provider}:{app}"
+
+    @staticmethod
+    def _ceiling(configured: float) -> float:
+        return configured if configured > 0 else UNLIMITED
+
+    async def acquire(self, provider: str, app: str, n: int, configured: float) -> float:
+        """Reserve n pushes; seconds to wait before sending them."""
+        wait_ms = await self._acquire(
+            keys=[self._key(provider, app)],
+            args=[n, self._ceiling(configured), self._burst_s, self._recovery_ms],
+        )
+        return float(wait_ms) / 1000
+
+    async def report(
+        self, provider: str, app: str, accepted: int, throttled: int, configured: float
+    ) -> float:
+        """Tell the limiter what the provider accepted and throttled; returns the rate now."""
+        key = self._key(provider, app)
+        rate = await self._report(
+            keys=[key, f"{key}:accepted"], args=[accepted, throttled, self._ceiling(configured)]
+        )
+        return float(rate)
