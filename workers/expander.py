@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import asyncpg
 import msgspec
@@ -83,20 +84,26 @@ class Expander:
                 self.pool, task.lo, task.hi, task.audience, self.settings.expander_page_size
             ):
                 audience += len(page)
-                reason = self.drop_reason(task)
-                if reason:
-                    # Cancelled or past its TTL: count the rest, publish nothing.
-                    ids = [t.id for t in page]
-                    if reason == "cancelled":
-                        await self.progress.record(task.alert_id, cancelled=ids)
-                    else:
-                        await self.progress.record(task.alert_id, expired=ids)
-                    continue
-                await batcher.add(page)
+                await self.place(batcher, task, page)
         metrics.EXPANDED_TARGETS.inc(audience)
         metrics.EXPANDED_SHARDS.inc()
         counts = await self.progress.shard_done(task.alert_id, task.shard, audience)
         await self.settle(task.alert_id, counts)
+
+    async def place(
+        self, batcher: Batcher, task: ExpandTask, page: Sequence[registry.Target]
+    ) -> None:
+        """Batch a page of targets, or, once the alert is cancelled or past its TTL, count
+        them so and publish nothing."""
+        reason = self.drop_reason(task)
+        if reason is None:
+            await batcher.add(page)
+            return
+        ids = [t.id for t in page]
+        if reason == "cancelled":
+            await self.progress.record(task.alert_id, cancelled=ids)
+        else:
+            await self.progress.record(task.alert_id, expired=ids)
 
     def drop_reason(self, task: ExpandTask) -> str | None:
         if self.cancels.is_cancelled(task.alert_id):

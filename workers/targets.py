@@ -74,7 +74,7 @@ async def expand_targets(expander: Expander, task: ExpandTask) -> Counts:
     batcher = Batcher(expander.publisher, expander.queues, expander.settings.batch_size, task)
     async with batcher:
         for page in _pages(targets, page_size):
-            await batcher.add(page)
+            await expander.place(batcher, task, page)
     metrics.EXPANDED_TARGETS.inc(len(targets))
     metrics.EXPANDED_SHARDS.inc()
     return await expander.progress.shard_done(task.alert_id, SHARD, len(targets))

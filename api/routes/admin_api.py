@@ -83,12 +83,8 @@ async def list_alerts(res: Res, _session: AdminSession) -> AlertList:
 
 @router.post("/alerts/{alert_id}/cancel", response_model=AdminAlert)
 async def cancel(alert_id: str, res: Res, _session: CsrfSession) -> AdminAlert:
-    # The same cancel as POST /v1/alerts/{id}/cancel (issue 4). Looked up at call time
-    # while that lands; then this becomes a plain import of api.routes.alerts.cancel.
-    shared_cancel = getattr(alert_routes, "cancel", None)
-    if shared_cancel is None:
-        raise HTTPException(501, "cancelling is not available in this version")
-    alert = await shared_cancel(res, alert_id)
+    # The same cancel as POST /v1/alerts/{id}/cancel.
+    alert = await alert_routes.cancel(res, alert_id)
     return await _admin_alert(res, alert)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import aio_pika
 import asyncpg
 import httpx
 
 from pushfan import alerts, registry
+from pushfan.cancellation import CancelWatch
 from pushfan.db import Pool
 from pushfan.messages import (
     AudienceFilter,
@@ -25,6 +24,7 @@ from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from tests.core.api_fixtures import api, bearer, queued
+from workers.expander import Expander
 from workers.targets import expand_targets, resolve
 
 __all__ = ["api"]
@@ -92,6 +92,7 @@ async def test_expansion_resolves_ids_tokens_and_users_once_each_and_only_active
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
+    cancels: CancelWatch,
 ) -> None:
     """Given devices named by id, by token and by user (with overlaps and a dead one),
     when the targets task is expanded twice (a redelivery),
@@ -115,16 +116,11 @@ async def test_expansion_resolves_ids_tokens_and_users_once_each_and_only_active
         alert.id, "targets", AudienceFilter(), alert.notification(), shard=0, targets=spec
     )
     names = QueueNames.for_prefix(settings.queue_prefix)
-    expander = SimpleNamespace(
-        settings=settings.model_copy(update={"batch_size": 5, "expander_page_size": 7}),
-        pool=pool,
-        progress=progress,
-        publisher=Publisher(channel, 5),
-        queues=names,
-    )
+    small = settings.model_copy(update={"batch_size": 5, "expander_page_size": 7})
+    expander = Expander(small, pool, progress, Publisher(channel, 5), cancels)
     runs = []
     for _ in range(2):
-        counts = await expand_targets(expander, task)  # type: ignore[arg-type]
+        counts = await expand_targets(expander, task)
         batches = [decode_batch(b) for q in names.send.values() for b in await drain(channel, q)]
         runs.append(batches)
         assert counts.audience == len(expected) and counts.expanded
