@@ -205,7 +205,8 @@ def test_one_alert_moves_delivery_counters_and_histograms(
     running: Running, alert_counts: dict[str, int]
 ) -> None:
     """After one alert to every device: delivered counters equal the alert's count, provider
-    latency and batch time histograms observed, expansion counted, nothing left in flight."""
+    latency, batch time and rate-limit wait histograms observed, expansion counted, nothing
+    left in flight."""
     api = scrape(running.stack.api_url)
     assert value(api, "pushfan_alerts_created_total") == 1
     posted = {"route": "/v1/alerts", "method": "POST", "status": "2xx"}
@@ -225,8 +226,11 @@ def test_one_alert_moves_delivery_counters_and_histograms(
             value(sender, "pushfan_pushes_total", outcome=o, **p)
             for o in ("delivered", "invalid", "failed", "retried")
         )
-        assert value(sender, "pushfan_provider_request_seconds_count", **p) == sent > 0
+        # The fast providers time one push in LATENCY_SAMPLE (a histogram update per push
+        # costs more than the push); the original ones time every push.
+        assert 0 < value(sender, "pushfan_provider_request_seconds_count", **p) <= sent
         assert value(sender, "pushfan_batch_seconds_count", **p) >= 1
+        assert value(sender, "pushfan_rate_limit_wait_seconds_count", **p) >= 1
         assert value(sender, "pushfan_pushes_in_flight", **p) == 0
     assert delivered == alert_counts["delivered"] > 0
 
@@ -236,10 +240,6 @@ def test_one_alert_moves_delivery_counters_and_histograms(
 PENDING = {
     "pushfan_batches_total": ("sender-apns", "workers/sender.py: BATCHES acked/failed"),
     "pushfan_planned_shards_total": ("expander", "workers/expander.py: PLANNED_SHARDS in plan()"),
-    "pushfan_rate_limit_wait_seconds_count": (
-        "sender-apns",
-        "workers/sender.py: RATE_LIMIT_WAIT per acquired batch",
-    ),
 }
 
 
