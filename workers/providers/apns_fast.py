@@ -31,7 +31,6 @@ APNS_ID_NAMESPACE = uuid.UUID("0f5d6a52-6f0e-4a53-9d1e-2a4a1f0c9b11")
 # Apple refuses tokens older than an hour and answers TooManyProviderTokenUpdates to more
 # than one new token per 20 minutes: sign once, reuse for 40 minutes.
 TOKEN_LIFETIME_S = 40 * 60
-LATENCY_SAMPLE = 16  # observe one push in 16: a histogram observation costs ~2 µs
 
 
 class ProviderToken:
@@ -127,15 +126,15 @@ class FastApnsProvider:
             digest = prefix.copy()
             digest.update(str(device_id).encode())
             request_headers = [*headers, ("apns-id", stable_uuid_hex(digest.digest()))]
-            started = time.perf_counter() if i % LATENCY_SAMPLE == 0 else 0.0
+            started = time.perf_counter()
             try:
                 answer = await post("/3/device/" + tokens[i], request_headers, body)
             except TransportError as exc:  # no answer: dropped connection, timeout
                 result.transient.append(device_id)
                 result.note(type(exc).__name__)
                 return
-            if started:
-                latency.observe(time.perf_counter() - started)
+            # Every push (~2 µs): the request histogram's count is the pushes sent.
+            latency.observe(time.perf_counter() - started)
             if answer.status == 200:
                 result.delivered.append(device_id)
             else:

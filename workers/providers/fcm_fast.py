@@ -22,8 +22,6 @@ from workers.providers.fcm_httpx import error_code
 from workers.providers.fcm_oauth import AccessTokenSource
 from workers.providers.http2_client import Answer, Transport, TransportError
 
-LATENCY_SAMPLE = 16  # observe one push in 16: a histogram observation costs ~2 µs
-
 
 class FastFcmProvider:
     name = "fcm"
@@ -68,15 +66,15 @@ class FastFcmProvider:
             if stop():
                 result.stopped.append(device_id)
                 return
-            started = time.perf_counter() if i % LATENCY_SAMPLE == 0 else 0.0
+            started = time.perf_counter()
             try:
                 answer = await post(path, headers, before + tokens[i].encode() + after)
             except TransportError as exc:  # no answer: dropped connection, timeout
                 result.transient.append(device_id)
                 result.note(type(exc).__name__)
                 return
-            if started:
-                latency.observe(time.perf_counter() - started)
+            # Every push (~2 µs): the request histogram's count is the pushes sent.
+            latency.observe(time.perf_counter() - started)
             if answer.status == 200:
                 result.delivered.append(device_id)
             else:
