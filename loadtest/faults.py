@@ -94,6 +94,15 @@ class Run:
                 return
             time.sleep(0.05)
 
+    def wait_sent(self, fraction: float) -> None:
+        """Until the simulators have accepted `fraction` of the population (pushfan records
+        outcomes per batch, so its own counts lag what is on the wire)."""
+        while True:
+            accepted = sum(int(self.stack.sim_stats(w)["accepted"]) for w in ("apns", "fcm"))
+            if accepted >= fraction * self.devices:
+                return
+            time.sleep(0.05)
+
     def sims(self, alert_id: str) -> dict[str, Any]:
         apns, fcm = (self.stack.sim_stats(w, alert_id) for w in ("apns", "fcm"))
         return {
@@ -245,14 +254,14 @@ def kills_and_broker_restart(devices: int) -> dict[str, Any]:
         alert_id = run.trigger(ALERT)
         events = []
         for n, fraction in enumerate((0.15, 0.35, 0.55)):
-            run.wait_progress(alert_id, fraction)
+            run.wait_sent(fraction)
             victim = run.stack.find("sender-")[n % 4]
             run.stack.kill(victim)
             victim.process.wait()
             events.append(f"SIGKILL {victim.name} at {fraction:.0%}")
             run.stack.respawn(victim)
             if n == 1:
-                run.wait_progress(alert_id, 0.45)
+                run.wait_sent(0.45)
                 _restart_broker()
                 events.append("RabbitMQ restarted at 45%")
         state = run.wait(alert_id)
@@ -280,8 +289,9 @@ def kills_and_broker_restart(devices: int) -> dict[str, Any]:
 
 
 def quota(devices: int, rate: int | None = None) -> dict[str, Any]:
-    """FCM simulator limited to R pushes/s, two FCM senders with no configured limit: the
-    observed rate settles within 5% of R and the 429s stop after the first adaptation."""
+    """FCM simulator limited to R pushes/s while pushfan believes the quota is 20% higher (a
+    project whose quota is lower than configured), two FCM senders: the observed rate
+    settles within 5% of R and the 429s stop after the first adaptation."""
     started = time.monotonic()
     rate = rate or max(200, devices // 30)
     with stack(
@@ -289,7 +299,7 @@ def quota(devices: int, rate: int | None = None) -> dict[str, Any]:
         fcm=["--rate-limit", str(rate)],
         senders={"fcm": 2},
         ios_fraction=0.0,
-        env={"PUSHFAN_FCM_RATE_LIMIT_PER_S": "0"},
+        env={"PUSHFAN_FCM_RATE_LIMIT_PER_S": str(int(rate * 1.2))},
     ) as run:
         alert_id = run.trigger(ALERT)
         throttled_at = None
@@ -308,9 +318,10 @@ def quota(devices: int, rate: int | None = None) -> dict[str, Any]:
         steady = [
             count
             for second, count in sims["per_second"]["fcm"]
-            if throttled_at and throttled_at + 3 <= second < (sims["last_accepted_at"] or 0) - 1
+            # steady state: after the adaptation, before the backlog's tail drains
+            if throttled_at and throttled_at + 3 <= second < (sims["last_accepted_at"] or 0) - 3
         ]
-        observed = statistics.median(steady) if steady else 0.0
+        observed = statistics.fmean(steady) if steady else 0.0
         c = state["counts"]
         checks = {
             "every device delivered": c["delivered"] == c["audience"] == devices,
@@ -358,10 +369,11 @@ def expiry(devices: int) -> dict[str, Any]:
 def cancel(devices: int) -> dict[str, Any]:
     """Cancel while sending: nothing reaches a simulator more than 1 s after the cancel."""
     started = time.monotonic()
-    slow = ["--latency-ms", "20"]
-    with stack(devices, apns=slow, fcm=slow, env={"PUSHFAN_SENDER_CONCURRENCY": "20"}) as run:
+    # Slow enough (~200 pushes/s) that the cancel lands mid-send at any population.
+    slow = ["--latency-ms", "50"]
+    with stack(devices, apns=slow, fcm=slow, env={"PUSHFAN_SENDER_CONCURRENCY": "5"}) as run:
         alert_id = run.trigger(ALERT)
-        run.wait_progress(alert_id, 0.2)
+        run.wait_sent(0.2)
         response = run.api.post(f"/v1/alerts/{alert_id}/cancel")
         cancelled_at = time.time()
         state = run.wait(alert_id)
@@ -391,11 +403,11 @@ def sigterm(devices: int) -> dict[str, Any]:
     """SIGTERM a sender mid-run: it exits before its drain deadline, and once a replacement
     takes over nothing is lost or sent twice."""
     started = time.monotonic()
-    slow = ["--latency-ms", "20"]
-    env = {"PUSHFAN_SENDER_CONCURRENCY": "50"}
+    slow = ["--latency-ms", "50"]
+    env = {"PUSHFAN_SENDER_CONCURRENCY": "20"}
     with stack(devices, apns=slow, fcm=slow, env=env) as run:
         alert_id = run.trigger(ALERT)
-        run.wait_progress(alert_id, 0.3)
+        run.wait_sent(0.3)
         victim = run.stack.find("sender-apns")[0]
         term_at = time.monotonic()
         run.stack.kill(victim, signal.SIGTERM)

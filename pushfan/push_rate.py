@@ -3,10 +3,12 @@ taken per batch, that adapts down when the provider answers 429 and recovers aft
 
 - `acquire(n)` reserves n pushes and returns how long to wait before sending them (the
   reservation is made at once, so concurrent workers queue up fairly instead of racing).
-- `report(accepted, throttled)` feeds back what the provider did. On the first 429 after a
-  quiet period the rate drops to 97% of the rate the provider actually accepted over the last
-  seconds (measured across all workers), which lands just under an unknown quota in one
-  step; at most one adaptation per `ADAPT_EVERY_MS`. After `recovery_s` without a 429 the
+- `report(accepted, throttled)` feeds back what the provider did (per second, across all
+  workers). On a 429 the rate drops to 80% of itself, and to 96% of what the provider
+  accepted in a recent second that had 429s when there is one: a throttled provider accepts
+  exactly its quota, so that lands just under it. At most one adaptation per
+  `ADAPT_EVERY_MS`; a quota 20% under the configured rate is found in one step, a far
+  lower one in two. After `recovery_s` without a 429 the
   rate rises 10% per `recovery_s`, up to the configured limit.
 """
 
@@ -20,7 +22,8 @@ OBSERVE_SECONDS = 3
 
 _NOW = "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + t[2] / 1000\n"
 
-# KEYS: state hash. ARGV: n, configured rate/s, burst s, recovery ms. Returns wait in ms.
+# KEYS: state hash. ARGV: n, configured rate/s, burst s, recovery ms.
+# Returns {wait in ms, rate in force}.
 _ACQUIRE = (
     _NOW
     + """
@@ -36,12 +39,12 @@ end
 if rate >= 1e9 then
   redis.call('HSET', KEYS[1], 'rate', rate)
   redis.call('PEXPIRE', KEYS[1], 3600000)
-  return '0'
+  return {'0', tostring(rate)}
 end
 local tat = math.max(tonumber(s[1]) or now, now) + n * 1000 / rate
 redis.call('HSET', KEYS[1], 'tat', tat, 'rate', rate)
 redis.call('PEXPIRE', KEYS[1], 3600000)
-return tostring(math.max(0, tat - now - burst))
+return {tostring(math.max(0, tat - now - burst)), tostring(rate)}
 """
 )
 
@@ -52,25 +55,30 @@ _REPORT = (
     + f"""
 local accepted, throttled = tonumber(ARGV[1]), tonumber(ARGV[2])
 local second = math.floor(now / 1000)
-if accepted > 0 then
-  redis.call('HINCRBY', KEYS[2], second, accepted)
-  redis.call('EXPIRE', KEYS[2], 30)
-end
+if accepted > 0 then redis.call('HINCRBY', KEYS[2], second, accepted) end
+if throttled > 0 then redis.call('HINCRBY', KEYS[2], 't' .. second, throttled) end
+redis.call('EXPIRE', KEYS[2], 30)
 local s = redis.call('HMGET', KEYS[1], 'rate', 'adapted_at')
 local rate = tonumber(s[1]) or tonumber(ARGV[3])
 if throttled > 0 then
   redis.call('HSET', KEYS[1], 'last429', now)
   if now - (tonumber(s[2]) or 0) > {ADAPT_EVERY_MS} then
-    local total, seconds = 0, 0
+    -- In a full second that had 429s the provider accepted what its quota allows: the
+    -- best estimate of the quota. Without one, back off multiplicatively.
+    local quota = nil
     for k = 1, {OBSERVE_SECONDS} do
-      local c = redis.call('HGET', KEYS[2], second - k)
-      if c then total = total + tonumber(c); seconds = seconds + 1 end
+      if tonumber(redis.call('HGET', KEYS[2], 't' .. (second - k)) or '0') > 0 then
+        local c = tonumber(redis.call('HGET', KEYS[2], second - k) or '0')
+        if c > 0 then quota = math.max(quota or 0, c) end
+      end
     end
-    if seconds > 0 and total > 0 then
-      rate = math.min(rate, total / seconds * 0.97)
-    else
-      rate = math.min(rate, 1e9) * 0.5
+    if rate >= 1e9 and not quota then
+      -- unlimited and nothing to go on yet: extrapolate what this second accepted so far
+      local so_far = tonumber(redis.call('HGET', KEYS[2], second) or '0')
+      quota = so_far / math.max(0.1, (now % 1000) / 1000)
     end
+    rate = rate * 0.8
+    if quota then rate = math.min(rate, quota * 0.96) end
     rate = math.max(rate, 1)
     redis.call('HSET', KEYS[1], 'rate', rate, 'adapted_at', now, 'raised_at', now)
   end
@@ -97,13 +105,15 @@ class ProviderRateLimiter:
     def _ceiling(configured: float) -> float:
         return configured if configured > 0 else UNLIMITED
 
-    async def acquire(self, provider: str, app: str, n: int, configured: float) -> float:
-        """Reserve n pushes; seconds to wait before sending them."""
-        wait_ms = await self._acquire(
+    async def acquire(
+        self, provider: str, app: str, n: int, configured: float
+    ) -> tuple[float, float]:
+        """Reserve n pushes; (seconds to wait before sending them, the rate in force)."""
+        wait_ms, rate = await self._acquire(
             keys=[self._key(provider, app)],
             args=[n, self._ceiling(configured), self._burst_s, self._recovery_ms],
         )
-        return float(wait_ms) / 1000
+        return float(wait_ms) / 1000, float(rate)
 
     async def report(
         self, provider: str, app: str, accepted: int, throttled: int, configured: float

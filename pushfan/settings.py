@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     # project quota is 600,000 messages/minute; APNs publishes none. Apps may override.
     apns_rate_limit_per_s: float = Field(0.0, ge=0)
     fcm_rate_limit_per_s: float = Field(10_000.0, ge=0)
-    rate_limit_burst_s: float = Field(0.5, gt=0)  # burst allowance, in seconds of rate
+    rate_limit_burst_s: float = Field(0.05, gt=0)  # burst allowance, in seconds of rate
     rate_limit_recovery_s: float = Field(60.0, gt=0)  # 429-free time before rising again
 
     # Providers: base URLs are settings so the same code talks to Apple, Google or the

@@ -72,10 +72,23 @@ def _type_args(settings: Settings) -> dict[str, Any]:
     return {"x-queue-type": settings.queue_type}
 
 
+def _dead_letter_args(settings: Settings) -> dict[str, Any]:
+    """Quorum queues dead-letter at most once by default: a message expiring while its
+    target is not back yet (a broker restart) would be dropped. At-least-once keeps it until
+    the target confirms (it needs reject-publish overflow)."""
+    if settings.queue_type != "quorum":
+        return {"x-dead-letter-exchange": ""}
+    return {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
 def work_queue_arguments(settings: Settings, names: QueueNames) -> dict[str, Any]:
     args = {
         **_type_args(settings),
-        "x-dead-letter-exchange": "",
+        **_dead_letter_args(settings),
         "x-dead-letter-routing-key": names.dead,
     }
     if settings.queue_type == "quorum":
@@ -99,8 +112,8 @@ async def declare(channel: AbstractChannel, settings: Settings) -> dict[str, Abs
             durable=True,
             arguments={
                 **_type_args(settings),
+                **_dead_letter_args(settings),  # back via the original routing key
                 "x-message-ttl": rung_ms,
-                "x-dead-letter-exchange": "",  # back via the original routing key
             },
         )
         await queue.bind(exchange)

@@ -73,6 +73,7 @@ class Expander:
             )
             items.append((encode(shard), f"{task.alert_id}:shard:{n}"))
         await self.publisher.publish_many(self.queues.expand, items)
+        metrics.PLANNED_SHARDS.inc(shards)
         log.info("alert %s planned: ids [%d, %d) in %d shards", task.alert_id, lo, hi, shards)
         if shards == 0:
             await self.settle(task.alert_id, await self.progress.shard_done(task.alert_id, -1, 0))

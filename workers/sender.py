@@ -39,6 +39,8 @@ from workers.runner import Poison
 log = logging.getLogger(__name__)
 
 DEFER_MS = 2_500
+PACE_WINDOW_S = 0.05
+FIRST_SLICE = 50
 
 
 def backoff_s(settings: Settings, attempt: int, retry_after: float | None) -> float:
@@ -72,8 +74,10 @@ class Sender:
         self.cancels = cancels
         self.queues = QueueNames.for_prefix(settings.queue_prefix)
         self.draining = False  # set on SIGTERM: unsent pushes of started batches go back
+        self._rates: dict[tuple[str, str], float] = {}  # last rate the limiter reported
         self._pushes = {o: metrics.PUSHES.labels(provider_name, o) for o in metrics.OUTCOMES}
         self._batch_seconds = metrics.BATCH_SECONDS.labels(provider_name)
+        self._batches = {r: metrics.BATCHES.labels(provider_name, r) for r in metrics.BATCH_RESULTS}
         self._limit_wait = metrics.RATE_LIMIT_WAIT.labels(provider_name)
 
     def drain(self) -> None:
@@ -85,7 +89,12 @@ class Sender:
             batch = decode_batch(message.body)
         except msgspec.DecodeError as exc:
             raise Poison(str(exc)) from exc
-        await self.process(batch)
+        try:
+            await self.process(batch)
+        except Exception:
+            self._batches["failed"].inc()  # requeued by the runner
+            raise
+        self._batches["acked"].inc()
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def process(self, batch: SendBatch) -> None:
@@ -138,18 +147,7 @@ class Sender:
             return
 
         configured = self.settings.rate_limit(self.provider_name, batch.app)
-        wait = await self.limiter.acquire(self.provider_name, batch.app, len(ids), configured)
-        self._limit_wait.observe(wait)
-        if wait > 0:
-            await asyncio.sleep(wait)
-            if self._dropped(batch):
-                await self._record_dropped(batch, ids)
-                return
-
-        def stop() -> bool:
-            return self.draining or self._dropped(batch)
-
-        result = await provider.send(batch.notification, ids, tokens, stop)
+        result = await self._send_paced(provider, batch, ids, tokens, configured)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -176,11 +174,6 @@ class Sender:
             cancelled=cancelled,
             retryable=len(result.transient),
         )
-        accepted = len(result.delivered) + len(result.invalid) + len(result.permanent)
-        if accepted or result.throttled:
-            await self.limiter.report(
-                self.provider_name, batch.app, accepted, result.throttled, configured
-            )
         for outcome, n in (
             ("delivered", len(result.delivered)),
             ("invalid", len(result.invalid)),
@@ -208,6 +201,47 @@ class Sender:
             encode(subset),
             f"{batch.batch_id}#{batch.attempt}#handback",
         )
+
+    async def _send_paced(
+        self,
+        provider: Provider,
+        batch: SendBatch,
+        ids: list[int],
+        tokens: list[str],
+        configured: float,
+    ) -> SendResult:
+        """Take the pushes from the shared rate limiter and send them. Normally that is one
+        take for the whole batch; when the batch is more than `PACE_WINDOW_S` of the rate in
+        force (a low or adapted quota), it goes out in slices of that size, each taken and
+        waited for, so the provider sees a steady rate rather than 500-push bursts."""
+
+        def stop() -> bool:
+            return self.draining or self._dropped(batch)
+
+        key = (self.provider_name, batch.app)
+        result = SendResult()
+        start = 0
+        while start < len(ids):
+            rate = self._rates.get(key)
+            # Until the limiter has told this worker the rate, take a small first slice.
+            size = FIRST_SLICE if rate is None else max(1, int(rate * PACE_WINDOW_S))
+            end = min(len(ids), start + size)
+            wait, self._rates[key] = await self.limiter.acquire(
+                self.provider_name, batch.app, end - start, configured
+            )
+            self._limit_wait.observe(wait)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            part = await provider.send(batch.notification, ids[start:end], tokens[start:end], stop)
+            result.merge(part)
+            # Feedback per slice: a 429 adapts the shared rate before the next slice leaves.
+            accepted = len(part.delivered) + len(part.invalid) + len(part.permanent)
+            if accepted or part.throttled:
+                self._rates[key] = await self.limiter.report(
+                    self.provider_name, batch.app, accepted, part.throttled, configured
+                )
+            start = end
+        return result
 
     def _dropped(self, batch: SendBatch) -> bool:
         expires_at = batch.notification.expires_at

@@ -23,6 +23,19 @@ class SendResult:
     def note(self, reason: str) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
+    def merge(self, other: SendResult) -> None:
+        """Fold the result of another slice of the same batch into this one."""
+        self.delivered += other.delivered
+        self.invalid += other.invalid
+        self.transient += other.transient
+        self.permanent += other.permanent
+        self.stopped += other.stopped
+        self.throttled += other.throttled
+        if other.retry_after is not None:
+            self.retry_after = max(self.retry_after or 0.0, other.retry_after)
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
 
 def never() -> bool:
     return False
