@@ -7,6 +7,7 @@ schema, queue prefix and Redis key prefix, on free loopback ports.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -21,9 +22,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
+import redis.asyncio as aioredis
 
 from loadtest.credentials import write_apns_key, write_service_account
+from pushfan import apikeys, db, topology
+from pushfan.seed import seed_devices
+from pushfan.settings import Settings
+
+
+async def _prepare(
+    settings: Settings,
+    devices: int,
+    ios_fraction: float,
+    apps: list[str],
+    scopes: tuple[str, ...],
+) -> str:
+    await db.migrate(settings)
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await seed_devices(conn, devices, ios_fraction=ios_fraction, apps=apps)
+        _, plaintext = await apikeys.create(pool, "stack", list(scopes))
+    finally:
+        await pool.close()
+    return plaintext
+
+
+async def _cleanup(settings: Settings) -> None:
+    await db.drop_schema(settings)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await topology.delete_all(await connection.channel(), settings)
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    async for key in client.scan_iter(f"{settings.redis_prefix}*"):
+        await client.delete(key)
+    await client.aclose()
+
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
 SIMULATOR_ONLY = frozenset({"apns_public_key_file", "fcm_public_key_file", "fcm_client_email"})
@@ -153,6 +189,30 @@ class Stack:
         )
         stack._app_configs = app_configs  # type: ignore[attr-defined]
         return stack
+
+    # -- data ----------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """What this stack's children read from their environment, for this process."""
+        return Settings(
+            database_schema=self.name, queue_prefix=self.name, redis_prefix=f"{self.name}:"
+        )
+
+    def prepare(
+        self,
+        devices: int,
+        *,
+        ios_fraction: float = 0.5,
+        scopes: tuple[str, ...] = ("alerts:send",),
+    ) -> str:
+        """Migrate the stack's schema, seed `devices` devices over its apps and create an API
+        key with `scopes`; returns the key."""
+        return asyncio.run(_prepare(self.settings, devices, ios_fraction, self.apps, scopes))
+
+    def cleanup(self) -> None:
+        """Drop the stack's schema, queues and Redis keys."""
+        asyncio.run(_cleanup(self.settings))
 
     # -- processes ---------------------------------------------------------------------------
 

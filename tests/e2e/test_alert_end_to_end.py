@@ -3,7 +3,6 @@ real RabbitMQ, Redis and PostgreSQL, and the original clients (aioapns, httpx) o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import subprocess
@@ -12,65 +11,29 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import aio_pika
-import asyncpg
 import httpx
 import pytest
-import redis
 
 from cli.stack import Stack
-from pushfan import apikeys, db, topology
-from pushfan.seed import seed_devices
-from pushfan.settings import Settings
 
 pytestmark = pytest.mark.e2e
 DEVICES = 3_000
 DEAD_FRACTION = 0.05
 
 
-async def _prepare(settings: Settings) -> str:
-    await db.migrate(settings)
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
-    try:
-        await seed_devices(conn, DEVICES, apps=["alpha", "beta"])
-    finally:
-        await conn.close()
-    pool = await db.create_pool(settings, min_size=1, max_size=1)
-    try:
-        _, plaintext = await apikeys.create(pool, "e2e", ["alerts:send"])
-    finally:
-        await pool.close()
-    return plaintext
-
-
-async def _cleanup(settings: Settings) -> None:
-    await db.drop_schema(settings)
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        await topology.delete_all(await connection.channel(), settings)
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    for key in client.scan_iter(f"{settings.redis_prefix}*"):
-        client.delete(key)
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     name = f"e2e_{secrets.token_hex(3)}"
     stack = Stack.create(name, apps=("alpha", "beta"))
-    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     try:
-        key = asyncio.run(_prepare(settings))
+        key = stack.prepare(DEVICES)
         stack.start_simulators(dead_fraction=DEAD_FRACTION)
         stack.start_api()
         stack.start_workers()
         yield stack, {"authorization": f"Bearer {key}"}
     finally:
         stack.stop()
-        asyncio.run(_cleanup(settings))
+        stack.cleanup()
 
 
 def wait_done(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:

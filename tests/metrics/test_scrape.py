@@ -4,23 +4,17 @@ moves the delivery counters and the latency histograms."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import aio_pika
-import asyncpg
 import httpx
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.stack import Stack, free_port
-from pushfan import apikeys, db, metrics, topology
-from pushfan.seed import seed_devices
-from pushfan.settings import Settings
+from pushfan import metrics
 
 pytestmark = pytest.mark.e2e
 DEVICES = 200
@@ -70,42 +64,12 @@ class Running:
     workers_before: dict[str, Series]
 
 
-async def _prepare(settings: Settings) -> str:
-    await db.migrate(settings)
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
-    try:
-        await seed_devices(conn, DEVICES, apps=["demo"])
-    finally:
-        await conn.close()
-    pool = await db.create_pool(settings, min_size=1, max_size=1)
-    try:
-        _, plaintext = await apikeys.create(pool, "metrics", ["alerts:send"])
-    finally:
-        await pool.close()
-    return plaintext
-
-
-async def _cleanup(settings: Settings) -> None:
-    await db.drop_schema(settings)
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        await topology.delete_all(await connection.channel(), settings)
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    for key in client.scan_iter(f"{settings.redis_prefix}*"):
-        client.delete(key)
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
     name = f"m_{secrets.token_hex(3)}"
     stack = Stack.create(name)
-    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     try:
-        key = asyncio.run(_prepare(settings))
+        key = stack.prepare(DEVICES)
         stack.start_simulators()
         stack.start_api()
         workers: dict[str, str] = {}
@@ -129,7 +93,7 @@ def running() -> Iterator[Running]:
         )
     finally:
         stack.stop()
-        asyncio.run(_cleanup(settings))
+        stack.cleanup()
 
 
 def test_api_exports_every_series_at_zero_before_traffic(running: Running) -> None:
