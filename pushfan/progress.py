@@ -161,6 +161,9 @@ class Progress:
             return None
         return [bit == 0 for bit in bits]
 
+    async def renew(self, lease: str, lease_s: float) -> None:
+        await self._redis.pexpire(f"{self._prefix}lease:{lease}", int(lease_s * 1000))
+
     async def release(self, lease: str) -> None:
         await self._redis.delete(f"{self._prefix}lease:{lease}")
 

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     sender_prefetch: int = Field(8, ge=1)
     sender_concurrency: int = Field(500, ge=1)  # pushes in flight per sender process
     publish_timeout_s: float = 10.0
+    # How long a worker's publish waits for the broker to come back (a restart) before the
+    # batch fails and is redelivered.
+    publish_retry_window_s: float = Field(30.0, ge=0)
     push_timeout_s: float = 10.0
     drain_deadline_s: float = 25.0
     progress_ttl_s: int = 7 * 24 * 3600  # how long alert counters and dedup bits live

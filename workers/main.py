@@ -53,7 +53,9 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
         yield Resources(
             pool=pool,
             redis=redis,
-            publisher=Publisher(channel, settings.publish_timeout_s),
+            publisher=Publisher(
+                channel, settings.publish_timeout_s, settings.publish_retry_window_s
+            ),
             progress=Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
             cancels=cancels,
             queues=topology.QueueNames.for_prefix(settings.queue_prefix),

@@ -17,6 +17,7 @@ For each batch:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -105,10 +106,21 @@ class Sender:
         if pending is None:
             await self._defer(batch)
             return
+        # Renewed while the batch runs, so a slow (rate-limited) batch keeps it; a killed
+        # holder stops renewing and its lease lapses within `batch_lease_s`.
+        keeper = asyncio.create_task(self._keep_lease(lease))
         try:
             await self._process(batch, pending)
         finally:
+            keeper.cancel()
             await self.progress.release(lease)
+
+    async def _keep_lease(self, lease: str) -> None:
+        every = self.settings.batch_lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):  # a Redis blip: the next renewal may land
+                await self.progress.renew(lease, self.settings.batch_lease_s)
 
     async def _defer(self, batch: SendBatch) -> None:
         """Another worker is sending this very batch: look again later, when dedup will
@@ -151,9 +163,13 @@ class Sender:
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
-        failed = list(result.permanent)
-        if result.transient:
-            failed += await self._retry_or_give_up(batch, result)
+        # Transient failures of the last attempt count failed; earlier ones are retried, but
+        # only after the outcomes are recorded: if the broker is away when the retry is
+        # published, the batch comes back and dedup skips everything that already went out.
+        exhausted = bool(result.transient) and (
+            batch.attempt + 1 > self.settings.retry_max_attempts
+        )
+        failed = list(result.permanent) + (result.transient if exhausted else [])
         # `stop` fired mid-batch: count the unsent as cancelled or expired, or, when the
         # worker is only draining, hand them back to the work queue for another worker.
         cancelled: list[int] = []
@@ -185,6 +201,8 @@ class Sender:
                 self._pushes[outcome].inc(n)
         if result.reasons:
             log.info("batch %s attempt %d: %s", batch.batch_id, batch.attempt, result.reasons)
+        if result.transient:
+            await self._retry_or_give_up(batch, result, exhausted)
         await self._finish(alert_id, counts)
 
     async def _hand_back(self, batch: SendBatch, unsent: list[int]) -> None:
@@ -258,16 +276,18 @@ class Sender:
             self._pushes["expired"].inc(len(ids))
         await self._finish(batch.alert_id, counts)
 
-    async def _retry_or_give_up(self, batch: SendBatch, result: SendResult) -> list[int]:
-        """Republish the transient failures to the delay ladder; returns those that ran out
-        of attempts (they count failed and go to the dead-letter queue for inspection)."""
+    async def _retry_or_give_up(
+        self, batch: SendBatch, result: SendResult, exhausted: bool
+    ) -> None:
+        """Republish the transient failures to the delay ladder, or, when they ran out of
+        attempts (counted failed), to the dead-letter queue for inspection."""
         retry = set(result.transient)
         ids = [d for d in batch.device_ids if d in retry]
         tokens = [t for d, t in zip(batch.device_ids, batch.tokens, strict=True) if d in retry]
         next_attempt = batch.attempt + 1
         subset = msgspec.structs.replace(batch, device_ids=ids, tokens=tokens, attempt=next_attempt)
         message_id = f"{batch.batch_id}#{next_attempt}"
-        if next_attempt > self.settings.retry_max_attempts:
+        if exhausted:
             await self.publisher.publish(self.queues.dead, encode(subset), message_id)
             log.warning(
                 "batch %s: %d targets failed after %d attempts",
@@ -275,14 +295,13 @@ class Sender:
                 len(ids),
                 batch.attempt + 1,
             )
-            return ids
+            return
         delay = backoff_s(self.settings, batch.attempt, result.retry_after)
         rung, expiration_ms = self.queues.delay_for(int(delay * 1000))
         await self.publisher.publish_delayed(
             rung, self.queues.send[self.provider_name], encode(subset), message_id, expiration_ms
         )
         self._pushes["retried"].inc(len(ids))
-        return []
 
     async def _report_invalid(self, batch: SendBatch, invalid: list[int]) -> None:
         """Queue the dead tokens for the app's webhook, when it has one."""

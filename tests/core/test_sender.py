@@ -329,3 +329,34 @@ async def test_a_draining_sender_hands_back_what_it_did_not_send(
     message = await work.get(timeout=5)
     back = decode_batch(message.body)
     assert back.device_ids == [5, 6, 7, 8, 9, 10] and back.attempt == 0
+
+
+async def test_a_slow_batch_keeps_its_lease_past_the_lease_time(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    publisher: Publisher,
+    limiter: ProviderRateLimiter,
+    cancels: CancelWatch,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    """The lease is renewed while the batch runs: a copy arriving after `batch_lease_s` but
+    before the first finishes still waits instead of sending again."""
+    alert, ids = alert_with_devices
+    short = settings.model_copy(update={"batch_lease_s": 0.3})
+    gate = asyncio.Event()
+
+    async def hold(device_id: int) -> None:
+        await gate.wait()
+
+    first, second = ScriptedProvider(before_each=hold), ScriptedProvider()
+    senders = [
+        Sender(short, "apns", {"alpha": p}, pool, progress, publisher, limiter, cancels)
+        for p in (first, second)
+    ]
+    running = asyncio.create_task(senders[0].process(batch_for(alert, ids)))
+    await asyncio.sleep(1.0)  # three lease times
+    await senders[1].process(batch_for(alert, ids))
+    gate.set()
+    await running
+    assert sorted(first.sent) == ids and second.sent == []
