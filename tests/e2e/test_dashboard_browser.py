@@ -25,7 +25,6 @@ from cli.stack import Stack
 from pushfan import admins, apikeys, db
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
-from tests.e2e.test_alert_end_to_end import _cleanup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 DEVICES = 10_000
@@ -66,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str
         workdir=workdir,
         extra_env={"PUSHFAN_SENDER_CONCURRENCY": "16", "PUSHFAN_SENDER_PREFETCH": "2"},
     )
-    settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
+    settings = stack.settings
     try:
         api_key = asyncio.run(_prepare(settings))
         stack.start_simulators(dead_fraction=0.01, extra=["--latency-ms", "15"])
@@ -75,7 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str
         yield stack, api_key
     finally:
         stack.stop()
-        asyncio.run(_cleanup(settings))
+        stack.cleanup()
 
 
 @pytest.fixture(scope="module")
