@@ -15,12 +15,12 @@ import redis.asyncio as aioredis
 from pushfan import alerts, registry
 from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
-from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch
+from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch, decode_invalid
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
 from pushfan.push_rate import ProviderRateLimiter
 from pushfan.seed import seed_devices
-from pushfan.settings import Settings
+from pushfan.settings import AppConfig, Settings
 from pushfan.topology import QueueNames
 from workers.providers.base import SendResult, StopCheck, never
 from workers.sender import Sender
@@ -360,3 +360,30 @@ async def test_a_slow_batch_keeps_its_lease_past_the_lease_time(
     gate.set()
     await running
     assert sorted(first.sent) == ids and second.sent == []
+
+
+async def test_dead_tokens_are_queued_for_the_apps_webhook(
+    settings: Settings,
+    pool: Pool,
+    progress: Progress,
+    publisher: Publisher,
+    limiter: ProviderRateLimiter,
+    cancels: CancelWatch,
+    channel: aio_pika.abc.AbstractChannel,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    alert, ids = alert_with_devices
+    hooked = settings.model_copy(
+        update={"apps": [AppConfig(name="alpha", invalid_token_webhook="https://hooks/x")]}
+    )
+    provider = ScriptedProvider(dead=frozenset({2, 3}))
+    sender = Sender(
+        hooked, "apns", {"alpha": provider}, pool, progress, publisher, limiter, cancels
+    )
+    await sender.process(batch_for(alert, ids))
+    queue = await channel.declare_queue(
+        QueueNames.for_prefix(settings.queue_prefix).feedback, passive=True
+    )
+    message = await queue.get(timeout=5)
+    report = decode_invalid(message.body)
+    assert report.app == "alpha" and report.device_ids == [2, 3]
