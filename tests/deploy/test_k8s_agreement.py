@@ -208,7 +208,27 @@ def _sender(docs: list[Doc], name: str) -> tuple[Doc, str]:
     return container, provider
 
 
-@pytest.mark.parametrize("overlay", manifests.OVERLAYS)
+def _external_hpas(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        h
+        for h in manifests.find(docs, "HorizontalPodAutoscaler")
+        if any(m["type"] == "External" for m in h["spec"]["metrics"])
+    ]
+
+
+# Each overlay scales its senders one way: KEDA, or an HPA on prometheus-adapter's metric.
+KEDA_OVERLAYS = [
+    o for o in manifests.OVERLAYS if manifests.find(manifests.build(o), "ScaledObject")
+]
+ADAPTER_OVERLAYS = [o for o in manifests.OVERLAYS if _external_hpas(manifests.build(o))]
+
+
+def test_every_overlay_autoscales_its_senders_exactly_one_way() -> None:
+    assert KEDA_OVERLAYS and ADAPTER_OVERLAYS
+    assert sorted(KEDA_OVERLAYS + ADAPTER_OVERLAYS) == manifests.OVERLAYS
+
+
+@pytest.mark.parametrize("overlay", KEDA_OVERLAYS)
 def test_keda_triggers_match_queues_prefetch_and_credentials(
     overlay: str, settings_from_env: SettingsFromEnv
 ) -> None:
@@ -216,8 +236,6 @@ def test_keda_triggers_match_queues_prefetch_and_credentials(
     mode with value >= 2 x the sender's prefetch, authenticated from existing objects."""
     docs = manifests.build(overlay)
     scaled = manifests.find(docs, "ScaledObject")
-    if not scaled:
-        pytest.skip(f"{overlay} does not use KEDA")
     assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled} >= {
         "pushfan-sender-apns",
         "pushfan-sender-fcm",
@@ -251,20 +269,14 @@ def test_keda_triggers_match_queues_prefetch_and_credentials(
         assert {"host", "username", "password"} <= params
 
 
-@pytest.mark.parametrize("overlay", manifests.OVERLAYS)
+@pytest.mark.parametrize("overlay", ADAPTER_OVERLAYS)
 def test_external_metric_hpa_matches_adapter_rule_and_queues(
     overlay: str, settings_from_env: SettingsFromEnv
 ) -> None:
     """Without KEDA: each sender HPA asks prometheus-adapter for the metric its rule serves,
     for the sender's queue, with target >= 2 x prefetch."""
     docs = manifests.build(overlay)
-    hpas = [
-        h
-        for h in manifests.find(docs, "HorizontalPodAutoscaler")
-        if any(m["type"] == "External" for m in h["spec"]["metrics"])
-    ]
-    if not hpas:
-        pytest.skip(f"{overlay} does not use prometheus-adapter")
+    hpas = _external_hpas(docs)
     (rule,) = yaml.safe_load((manifests.K8S / "prometheus-adapter" / "rules.yaml").read_text())[
         "rules"
     ]["external"]
