@@ -197,6 +197,7 @@ PUSHFAN_COMMANDS = (
     r"migrate",
     r"api",
     r"worker expander",
+    r"worker feedback",
     r"worker sender --provider (apns|fcm)",
     r"simulate (apns|fcm)( --port \d+)?( --h2c)?",
     r"demo",

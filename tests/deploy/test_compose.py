@@ -57,12 +57,13 @@ def simulator_args(service: dict[str, Any]) -> Any:
 
 
 def test_services_are_the_whole_stack(stack: dict[str, Any]) -> None:
-    """Broker, Redis, PostgreSQL, migrations, API, expander, both senders, both simulators,
-    Prometheus and Grafana are all there."""
+    """Broker, Redis, PostgreSQL, migrations, API, expander, the invalid-token webhook worker,
+    both senders, both simulators, Prometheus and Grafana are all there."""
     assert set(stack["services"]) == INFRA | ONE_SHOT_SCRIPTS | {
         "migrate",
         "api",
         "expander",
+        "feedback",
         "sender-apns",
         "sender-fcm",
         "sim-apns",
@@ -117,7 +118,7 @@ def test_ports_agree_with_settings_and_scrape_config(
     assert f"{api.api_port}:{api.api_port}" in services["api"]["ports"]
     assert api.api_host == "0.0.0.0"
     assert targets.pop("api") == api.api_port
-    for worker in ("expander", "sender-apns", "sender-fcm"):
+    for worker in ("expander", "feedback", "sender-apns", "sender-fcm"):
         settings = settings_from_env(services[worker]["environment"])
         assert settings.metrics_port != 0
         assert targets.pop(worker) == settings.metrics_port
@@ -141,7 +142,7 @@ def test_stop_grace_period_covers_the_drain_deadline(
     stack: dict[str, Any], settings_from_env: SettingsFromEnv
 ) -> None:
     """Compose waits longer than a worker's drain deadline before SIGKILL."""
-    for name in ("expander", "sender-apns", "sender-fcm"):
+    for name in ("expander", "feedback", "sender-apns", "sender-fcm"):
         service = stack["services"][name]
         grace = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
         assert grace is not None

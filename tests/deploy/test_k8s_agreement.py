@@ -107,7 +107,7 @@ def test_ports_and_probes_match_what_the_process_listens_on(
         assert annotations["prometheus.io/port"] == str(port)
         assert annotations["prometheus.io/path"] == "/metrics"
         checked += 1
-    assert checked == 4  # api, expander, two senders
+    assert checked == 5  # api, expander, feedback, two senders
     for service in manifests.find(docs, "Service"):
         selector = service["spec"]["selector"]
         pods = [
