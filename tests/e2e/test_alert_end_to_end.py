@@ -1,5 +1,6 @@
 """One global alert through real processes: simulators, API, expander, senders, with the
-real RabbitMQ, Redis and PostgreSQL, and the original clients (aioapns, httpx) over HTTP/2."""
+real RabbitMQ, Redis and PostgreSQL, over HTTP/2 with both client paths: the fast one
+(default) and the original clients (aioapns, httpx), which stay selectable as the baseline."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ DEVICES = 3_000
 DEAD_FRACTION = 0.05
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
+@pytest.fixture(scope="module", params=["fast", "original"])
+def stack(request: pytest.FixtureRequest) -> Iterator[tuple[Stack, dict[str, str]]]:
     name = f"e2e_{secrets.token_hex(3)}"
-    stack = Stack.create(name, apps=("alpha", "beta"))
+    stack = Stack.create(
+        name, apps=("alpha", "beta"), extra_env={"PUSHFAN_HTTP_CLIENT": request.param}
+    )
     try:
         key = stack.prepare(DEVICES)
         stack.start_simulators(dead_fraction=DEAD_FRACTION)

@@ -100,19 +100,12 @@ class AioapnsProvider:
                 finally:
                     in_flight.dec()
                     latency.observe(time.perf_counter() - started)
-            outcome = classify_apns(int(answer.status or 0), answer.description)
+            status = int(answer.status or 0)
+            outcome = classify_apns(status, answer.description)
             if outcome is Outcome.DELIVERED:
                 result.delivered.append(device_id)
-                return
-            result.note(answer.description or str(answer.status))
-            if outcome is Outcome.INVALID_TOKEN:
-                result.invalid.append(device_id)
-            elif outcome is Outcome.TRANSIENT:
-                result.transient.append(device_id)
-                if answer.status == "429":
-                    result.throttled += 1
             else:
-                result.permanent.append(device_id)
+                result.refused(device_id, outcome, status, answer.description)
 
         await asyncio.gather(*(one(d, t) for d, t in zip(device_ids, tokens, strict=True)))
         return result

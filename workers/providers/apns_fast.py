@@ -20,7 +20,7 @@ from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
 from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import Outcome, classify_apns, parse_retry_after
+from workers.providers.errors import classify_apns, parse_retry_after
 from workers.providers.fanout import fan_out, lanes_per_batch, stable_uuid_hex
 from workers.providers.http2_client import Answer, Transport, TransportError
 
@@ -151,21 +151,10 @@ class FastApnsProvider:
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
         reason = reason_of(answer.body)
-        result.note(reason or str(answer.status))
-        outcome = classify_apns(answer.status, reason)
-        if outcome is Outcome.INVALID_TOKEN:
-            result.invalid.append(device_id)
-        elif outcome is Outcome.TRANSIENT:
-            result.transient.append(device_id)
-            if reason == "ExpiredProviderToken":
-                self._token.expire()
-            if answer.status == 429:
-                result.throttled += 1
-            wait = parse_retry_after(answer.headers.get("retry-after"))
-            if wait is not None:
-                result.retry_after = max(result.retry_after or 0.0, wait)
-        else:
-            result.permanent.append(device_id)
+        if reason == "ExpiredProviderToken":
+            self._token.expire()  # signed again for the retry
+        wait = parse_retry_after(answer.headers.get("retry-after"))
+        result.refused(device_id, classify_apns(answer.status, reason), answer.status, reason, wait)
 
     async def close(self) -> None:
         return None  # the transport is shared and closed by build.Providers

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pushfan.messages import Notification
+from workers.providers.errors import Outcome
 
 
 @dataclass
@@ -22,6 +23,27 @@ class SendResult:
 
     def note(self, reason: str) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def refused(
+        self,
+        device_id: int,
+        outcome: Outcome,
+        status: int,
+        reason: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        """File a push the provider did not accept under its outcome (see errors.py)."""
+        self.note(reason or str(status))
+        if outcome is Outcome.INVALID_TOKEN:
+            self.invalid.append(device_id)
+        elif outcome is Outcome.TRANSIENT:
+            self.transient.append(device_id)
+            if status == 429:
+                self.throttled += 1
+            if retry_after is not None:
+                self.retry_after = max(self.retry_after or 0.0, retry_after)
+        else:
+            self.permanent.append(device_id)
 
     def merge(self, other: SendResult) -> None:
         """Fold the result of another slice of the same batch into this one."""

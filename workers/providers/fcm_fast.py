@@ -16,7 +16,7 @@ from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
 from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import Outcome, classify_fcm, parse_retry_after
+from workers.providers.errors import classify_fcm, parse_retry_after
 from workers.providers.fanout import fan_out, lanes_per_batch
 from workers.providers.fcm_httpx import error_code
 from workers.providers.fcm_oauth import AccessTokenSource
@@ -91,21 +91,10 @@ class FastFcmProvider:
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
         code = error_code(answer.body)
-        result.note(code or str(answer.status))
-        outcome = classify_fcm(answer.status, code)
-        if outcome is Outcome.INVALID_TOKEN:
-            result.invalid.append(device_id)
-        elif outcome is Outcome.TRANSIENT:
-            if answer.status == 401:
-                self._tokens.invalidate()
-            if answer.status == 429:
-                result.throttled += 1
-            wait = parse_retry_after(answer.headers.get("retry-after"))
-            if wait is not None:
-                result.retry_after = max(result.retry_after or 0.0, wait)
-            result.transient.append(device_id)
-        else:
-            result.permanent.append(device_id)
+        if answer.status == 401:
+            self._tokens.invalidate()  # expired access token: a fresh one for the retry
+        wait = parse_retry_after(answer.headers.get("retry-after"))
+        result.refused(device_id, classify_fcm(answer.status, code), answer.status, code, wait)
 
     async def close(self) -> None:
         return None  # the transport and token client are shared, closed by build.Providers

@@ -97,20 +97,10 @@ class HttpxFcmProvider:
             if outcome is Outcome.DELIVERED:
                 result.delivered.append(device_id)
                 return
-            result.note(code or str(status))
-            if outcome is Outcome.INVALID_TOKEN:
-                result.invalid.append(device_id)
-            elif outcome is Outcome.TRANSIENT:
-                if status == 401:
-                    self._tokens.invalidate()
-                if status == 429:
-                    result.throttled += 1
-                wait = parse_retry_after(response.headers.get("retry-after"))
-                if wait is not None:
-                    result.retry_after = max(result.retry_after or 0.0, wait)
-                result.transient.append(device_id)
-            else:
-                result.permanent.append(device_id)
+            if status == 401:
+                self._tokens.invalidate()  # expired access token: a fresh one for the retry
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            result.refused(device_id, outcome, status, code, wait)
 
         await asyncio.gather(*(one(d, t) for d, t in zip(device_ids, tokens, strict=True)))
         return result
