@@ -10,7 +10,12 @@ flight across the batches a sender holds (prefetch).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+
+from pushfan import metrics
+from workers.providers.base import SendResult, StopCheck
+from workers.providers.http2_client import Answer, TransportError
 
 
 def lanes_per_batch(concurrency: int, prefetch: int) -> int:
@@ -34,6 +39,49 @@ async def fan_out(
         await lane()
     elif width > 1:
         await asyncio.gather(*(lane() for _ in range(width)))
+
+
+async def send_all(
+    provider: str,
+    device_ids: list[int],
+    lanes: int,
+    gate: asyncio.Semaphore,
+    stop: StopCheck,
+    request: Callable[[int], Awaitable[Answer]],
+    refused: Callable[[SendResult, int, Answer], None],
+    result: SendResult,
+) -> SendResult:
+    """Send push i with `request(i)` for every device of the batch over lanes; 200 is
+    delivered, no answer is transient, anything else goes to the provider's `refused`."""
+    latency = metrics.PROVIDER_LATENCY.labels(provider)
+
+    async def push(i: int) -> None:
+        device_id = device_ids[i]
+        if stop():
+            result.stopped.append(device_id)
+            return
+        started = time.perf_counter()
+        try:
+            answer = await request(i)
+        except TransportError as exc:  # no answer: dropped connection, timeout
+            result.transient.append(device_id)
+            result.note(type(exc).__name__)
+            return
+        # Every push (~2 µs): the request histogram's count is the pushes sent.
+        latency.observe(time.perf_counter() - started)
+        if answer.status == 200:
+            result.delivered.append(device_id)
+        else:
+            refused(result, device_id, answer)
+
+    in_flight = metrics.IN_FLIGHT.labels(provider)
+    width = min(lanes, len(device_ids))
+    in_flight.inc(width)  # per lane, not per push: a gauge update costs ~1.5 µs
+    try:
+        await fan_out(len(device_ids), lanes, gate, push)
+    finally:
+        in_flight.dec(width)
+    return result
 
 
 def stable_uuid_hex(digest: bytes) -> str:

@@ -8,19 +8,19 @@ token comes from fcm_oauth.AccessTokenSource, whose rare calls go through httpx.
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Awaitable
 
 import httpx
 
-from pushfan import metrics, payloads
+from pushfan import payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
 from workers.providers.base import SendResult, StopCheck, never
 from workers.providers.errors import classify_fcm, parse_retry_after
-from workers.providers.fanout import fan_out, lanes_per_batch
+from workers.providers.fanout import lanes_per_batch, send_all
 from workers.providers.fcm_httpx import error_code
 from workers.providers.fcm_oauth import AccessTokenSource
-from workers.providers.http2_client import Answer, Transport, TransportError
+from workers.providers.http2_client import Answer, Transport
 
 
 class FastFcmProvider:
@@ -58,36 +58,21 @@ class FastFcmProvider:
             return result
         before, after = payloads.fcm_body_parts(notification)
         headers = [("authorization", f"Bearer {access}"), ("content-type", "application/json")]
-        latency = metrics.PROVIDER_LATENCY.labels("fcm")
         post, path = self._transport.post, self._path
 
-        async def push(i: int) -> None:
-            device_id = device_ids[i]
-            if stop():
-                result.stopped.append(device_id)
-                return
-            started = time.perf_counter()
-            try:
-                answer = await post(path, headers, before + tokens[i].encode() + after)
-            except TransportError as exc:  # no answer: dropped connection, timeout
-                result.transient.append(device_id)
-                result.note(type(exc).__name__)
-                return
-            # Every push (~2 µs): the request histogram's count is the pushes sent.
-            latency.observe(time.perf_counter() - started)
-            if answer.status == 200:
-                result.delivered.append(device_id)
-            else:
-                self._refused(result, device_id, answer)
+        def request(i: int) -> Awaitable[Answer]:
+            return post(path, headers, before + tokens[i].encode() + after)
 
-        in_flight = metrics.IN_FLIGHT.labels("fcm")
-        width = min(self._lanes, len(device_ids))
-        in_flight.inc(width)  # per lane, not per push: a gauge update costs ~1.5 µs
-        try:
-            await fan_out(len(device_ids), self._lanes, self._concurrency, push)
-        finally:
-            in_flight.dec(width)
-        return result
+        return await send_all(
+            "fcm",
+            device_ids,
+            self._lanes,
+            self._concurrency,
+            stop,
+            request,
+            self._refused,
+            result,
+        )
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
         code = error_code(answer.body)
