@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
@@ -13,6 +13,12 @@ from pushfan.apikeys import ApiKey
 from pushfan.progress import Counts as LiveCounts
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID)
+
+# The answers both triggers (alerts and targeted notifications) add to 202.
+TRIGGER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Idempotency-Key reused with another request"},
+    429: {"description": "rate limit of this API key reached (see Retry-After)"},
+}
 
 IdempotencyKey = Annotated[
     str | None,
@@ -55,10 +61,7 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertOut,
-    responses={
-        409: {"description": "Idempotency-Key reused with another request"},
-        429: {"description": "rate limit of this API key reached (see Retry-After)"},
-    },
+    responses=TRIGGER_RESPONSES,
 )
 async def create_alert(
     body: AlertCreate,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from api.deps import Res, require, require_trigger
 from api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
-from api.routes.alerts import IdempotencyKey, alert_out, current, submit
+from api.routes.alerts import TRIGGER_RESPONSES, IdempotencyKey, alert_out, current, submit
 from api.routes.devices import TOKEN_FORMATS
 from pushfan import alerts
 from pushfan.apikeys import ApiKey
@@ -38,10 +38,7 @@ def normalised_tokens(body: NotificationCreate) -> list[TokenTarget]:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertOut,
-    responses={
-        409: {"description": "Idempotency-Key reused with another request"},
-        429: {"description": "rate limit of this API key reached (see Retry-After)"},
-    },
+    responses=TRIGGER_RESPONSES,
 )
 async def create_notification(
     body: NotificationCreate,

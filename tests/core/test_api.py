@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aio_pika
 import httpx
 import pytest
 
-from api.app import create_app
 from pushfan import apikeys
 from pushfan.db import Pool
 from pushfan.messages import decode_expand
@@ -17,17 +15,6 @@ from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 
 ALERT = {"title": "Storm warning", "body": "Stay inside", "data": {"k": "v"}}
-
-
-@pytest.fixture
-async def client(
-    settings: Settings, pool: Pool, channel: aio_pika.abc.AbstractChannel
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
 
 
 @pytest.fixture
@@ -42,12 +29,12 @@ async def queued(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
 
 
 async def test_trigger_returns_202_and_publishes_one_plan(
-    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
     key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
 ) -> None:
-    response = await client.post("/v1/alerts", json=ALERT, headers=key)
+    response = await api.post("/v1/alerts", json=ALERT, headers=key)
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["status"] == "queued" and response.headers["location"].endswith(body["id"])
@@ -62,7 +49,7 @@ async def test_trigger_returns_202_and_publishes_one_plan(
 
 
 async def test_same_idempotency_key_gives_the_same_alert_and_one_publish(
-    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
     key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
@@ -70,7 +57,7 @@ async def test_same_idempotency_key_gives_the_same_alert_and_one_publish(
     """Five concurrent posts with one key: one alert, one plan message."""
     headers = {**key, "idempotency-key": "retry-me"}
     responses = await asyncio.gather(
-        *(client.post("/v1/alerts", json=ALERT, headers=headers) for _ in range(5))
+        *(api.post("/v1/alerts", json=ALERT, headers=headers) for _ in range(5))
     )
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -79,16 +66,16 @@ async def test_same_idempotency_key_gives_the_same_alert_and_one_publish(
     # A racing duplicate may publish the plan again before the first marks it published;
     # the expander's first-plan-wins ledger makes that harmless. Normally it is one.
     assert 1 <= await queued(channel, expand) <= 5
-    later = await client.post("/v1/alerts", json=ALERT, headers=headers)
+    later = await api.post("/v1/alerts", json=ALERT, headers=headers)
     assert later.json()["id"] == responses[0].json()["id"]
 
 
 async def test_idempotency_key_reused_with_another_body_is_a_conflict(
-    client: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, key: dict[str, str]
 ) -> None:
     headers = {**key, "idempotency-key": "k1"}
-    assert (await client.post("/v1/alerts", json=ALERT, headers=headers)).status_code == 202
-    other = await client.post("/v1/alerts", json={**ALERT, "title": "x"}, headers=headers)
+    assert (await api.post("/v1/alerts", json=ALERT, headers=headers)).status_code == 202
+    other = await api.post("/v1/alerts", json={**ALERT, "title": "x"}, headers=headers)
     assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
 
 
@@ -106,28 +93,28 @@ async def test_idempotency_key_reused_with_another_body_is_a_conflict(
     ],
 )
 async def test_bad_alerts_get_a_4xx_with_a_reason_and_nothing_is_queued(
-    client: httpx.AsyncClient,
+    api: httpx.AsyncClient,
     key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
     body: dict[str, object],
     reason: str,
 ) -> None:
-    response = await client.post("/v1/alerts", json=body, headers=key)
+    response = await api.post("/v1/alerts", json=body, headers=key)
     assert 400 <= response.status_code < 500
     assert reason in response.text
     assert await queued(channel, QueueNames.for_prefix(settings.queue_prefix).expand) == 0
 
 
 async def test_oversized_body_is_413(
-    client: httpx.AsyncClient, key: dict[str, str], settings: Settings
+    api: httpx.AsyncClient, key: dict[str, str], settings: Settings
 ) -> None:
     blob = "x" * (settings.max_body_bytes + 1)
-    response = await client.post("/v1/alerts", content=blob, headers=key)
+    response = await api.post("/v1/alerts", content=blob, headers=key)
     assert response.status_code == 413
 
 
-async def test_every_route_checks_the_key(client: httpx.AsyncClient, pool: Pool) -> None:
+async def test_every_route_checks_the_key(api: httpx.AsyncClient, pool: Pool) -> None:
     """No key: 401. Unknown key: 401. Wrong scope or revoked: 403."""
     routes = [
         ("POST", "/v1/alerts", ALERT),
@@ -139,46 +126,44 @@ async def test_every_route_checks_the_key(client: httpx.AsyncClient, pool: Pool)
     revoked, revoked_plain = await apikeys.create(pool, "old", ["alerts:send", "devices:write"])
     await apikeys.revoke(pool, revoked.id)
     for method, path, body in routes:
-        none = await client.request(method, path, json=body)
+        none = await api.request(method, path, json=body)
         assert none.status_code == 401, (method, path)
-        bogus = await client.request(
+        bogus = await api.request(
             method, path, json=body, headers={"authorization": "Bearer pf_dead_beef"}
         )
         assert bogus.status_code == 401
         for plain in (wrong_plain, revoked_plain):
-            forbidden = await client.request(
+            forbidden = await api.request(
                 method, path, json=body, headers={"authorization": f"Bearer {plain}"}
             )
             assert forbidden.status_code == 403, (method, path, forbidden.text)
-    assert (await client.get("/healthz")).status_code == 200
+    assert (await api.get("/healthz")).status_code == 200
 
 
 async def test_get_alert_reports_status_and_counts(
-    client: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, key: dict[str, str]
 ) -> None:
-    created = (await client.post("/v1/alerts", json=ALERT, headers=key)).json()
-    got = await client.get(f"/v1/alerts/{created['id']}", headers=key)
+    created = (await api.post("/v1/alerts", json=ALERT, headers=key)).json()
+    got = await api.get(f"/v1/alerts/{created['id']}", headers=key)
     assert got.status_code == 200 and got.json()["status"] == "queued"
     assert got.json()["counts"]["delivered"] == 0
-    assert (await client.get("/v1/alerts/not-a-uuid", headers=key)).status_code == 404
+    assert (await api.get("/v1/alerts/not-a-uuid", headers=key)).status_code == 404
 
 
 async def test_device_registration_is_idempotent_and_checks_tokens(
-    client: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, key: dict[str, str]
 ) -> None:
     device = {"platform": "ios", "app": "alpha", "token": "AB" * 32, "tags": ["news"]}
-    first = await client.post("/v1/devices", json=device, headers=key)
-    again = await client.post("/v1/devices", json=device, headers=key)
+    first = await api.post("/v1/devices", json=device, headers=key)
+    again = await api.post("/v1/devices", json=device, headers=key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
-    bad = await client.post("/v1/devices", json={**device, "token": "zz" * 32}, headers=key)
+    bad = await api.post("/v1/devices", json={**device, "token": "zz" * 32}, headers=key)
     assert bad.status_code == 422 and "64 hex" in bad.text
     android = {"platform": "android", "app": "alpha", "token": "short"}
-    assert (await client.post("/v1/devices", json=android, headers=key)).status_code == 422
-    gone = await client.delete(f"/v1/devices/{first.json()['id']}", headers=key)
+    assert (await api.post("/v1/devices", json=android, headers=key)).status_code == 422
+    gone = await api.delete(f"/v1/devices/{first.json()['id']}", headers=key)
     assert gone.status_code == 204
-    assert (
-        await client.delete(f"/v1/devices/{first.json()['id']}", headers=key)
-    ).status_code == 404
-    huge = await client.delete(f"/v1/devices/{2**70}", headers=key)
+    assert (await api.delete(f"/v1/devices/{first.json()['id']}", headers=key)).status_code == 404
+    huge = await api.delete(f"/v1/devices/{2**70}", headers=key)
     assert huge.status_code == 422
