@@ -117,14 +117,15 @@ def create_app(settings: Settings) -> FastAPI:
         publisher = Publisher(channel, settings.publish_timeout_s)
         queues = topology.QueueNames.for_prefix(settings.queue_prefix)
         prefix = settings.redis_prefix
+        progress = Progress(redis, prefix, settings.progress_ttl_s)
         app.state.resources = Resources(
             settings=settings,
             pool=pool,
             redis=redis,
             publisher=publisher,
-            progress=Progress(redis, prefix, settings.progress_ttl_s),
+            progress=progress,
             queues=queues,
-            trigger=Trigger(pool, publisher, queues, settings.app_names),
+            trigger=Trigger(pool, publisher, progress, queues, settings.app_names),
             trigger_limiter=RateLimiter(
                 redis, prefix, settings.trigger_rate_per_s, settings.trigger_burst
             ),

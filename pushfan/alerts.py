@@ -1,8 +1,9 @@
 """The alert store in PostgreSQL: create idempotently, read, and move through its statuses.
 
-Status moves forward only: queued -> expanding -> sending -> done (or cancelled). Live counts
-live in Redis (pushfan.progress) while an alert runs; the final counts are written here when
-it is done.
+The row holds what must outlive Redis: the request, `queued` until the alert ends, then
+`done` (or `cancelled`) with the final counts. While it runs, its stage (expanding, sending)
+and live counts are in Redis (pushfan.progress, `Counts.stage`), so the workers write this
+table once per alert, when it ends, not at every stage.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import orjson
 
 from pushfan.messages import AudienceFilter, Notification, TargetSpec
 from pushfan.progress import Counts
-
-STATUS_ORDER = ("queued", "expanding", "sending", "done")
 
 
 class IdempotencyConflict(Exception):
@@ -69,7 +68,6 @@ class Alert:
     ttl_s: int
     priority: str
     status: str
-    published: bool
     audience: int | None
     delivered: int
     invalid: int
@@ -104,7 +102,6 @@ def _from_row(row: asyncpg.Record) -> Alert:
         ttl_s=row["ttl_s"],
         priority=row["priority"],
         status=row["status"],
-        published=row["published"],
         audience=row["audience"],
         delivered=row["delivered"],
         invalid=row["invalid"],
@@ -177,21 +174,6 @@ async def get(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert |
 async def recent(pool: asyncpg.Pool, limit: int) -> list[Alert]:
     rows = await pool.fetch("SELECT * FROM alerts ORDER BY created_at DESC LIMIT $1", limit)
     return [_from_row(r) for r in rows]
-
-
-async def mark_published(pool: asyncpg.Pool, alert_id: str) -> None:
-    await pool.execute("UPDATE alerts SET published = true WHERE id = $1", uuid.UUID(alert_id))
-
-
-async def advance(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, status: str) -> None:
-    """Move the alert forward to `status`; never backwards, never out of done/cancelled."""
-    earlier = list(STATUS_ORDER[: STATUS_ORDER.index(status)])
-    await pool.execute(
-        "UPDATE alerts SET status = $2 WHERE id = $1 AND status = ANY($3::text[])",
-        uuid.UUID(alert_id),
-        status,
-        earlier,
-    )
 
 
 async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts: Counts) -> bool:

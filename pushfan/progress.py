@@ -11,6 +11,8 @@ Keys (all under the configured prefix, all expiring after `progress_ttl_s`):
   cancelled, retryable, shards_total, shards_done, and the plan (lo, hi) the shards were cut from.
 - `alert:<id>:shards`  hash shard -> audience of that shard, so a re-expanded shard is
   counted once.
+- `alert:<id>:published`  set once the alert's expansion message is confirmed by the broker,
+  so a retried trigger republishes only what was never queued.
 - `lease:<batch id>#<attempt>`  held while one worker sends that batch (see `claim`).
 """
 
@@ -61,10 +63,12 @@ return redis.call('HMGET', counts, unpack(COUNTERS))
 """
 )
 
-# KEYS: shards hash, counters hash. ARGV: shard, audience of the shard, ttl.
+# KEYS: shards hash, counters hash. ARGV: shard, audience of the shard, ttl, and the plan's
+# shard count when this call is also the plan (a targeted push: one shard, planned as it ends).
 _SHARD_DONE = (
     _LUA_COUNTERS
     + """
+if ARGV[4] then redis.call('HSETNX', KEYS[2], 'shards_total', ARGV[4]) end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 'audience', ARGV[2])
   redis.call('HINCRBY', KEYS[2], 'shards_done', 1)
@@ -119,6 +123,15 @@ class Counts:
     def done(self) -> bool:
         return self.expanded and self.finished >= self.audience
 
+    @property
+    def stage(self) -> str:
+        """Where a running alert is: queued (no worker has taken it yet), expanding, sending."""
+        if self.expanded:
+            return "sending"
+        if self.shards_total is not None or self.finished:
+            return "expanding"
+        return "queued"
+
 
 class Progress:
     def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int) -> None:
@@ -160,6 +173,12 @@ class Progress:
         if not leased:
             return None
         return [bit == 0 for bit in bits]
+
+    async def mark_published(self, alert_id: str) -> None:
+        await self._redis.set(self._key(alert_id, ":published"), 1, ex=self._ttl)
+
+    async def published(self, alert_id: str) -> bool:
+        return bool(await self._redis.exists(self._key(alert_id, ":published")))
 
     async def renew(self, lease: str, lease_s: float) -> None:
         await self._redis.pexpire(f"{self._prefix}lease:{lease}", int(lease_s * 1000))
@@ -204,10 +223,16 @@ class Progress:
         values = await self._plan(keys=[self._key(alert_id)], args=[lo, hi, shards, self._ttl])
         return int(values[0]), int(values[1]), int(values[2])
 
-    async def shard_done(self, alert_id: str, shard: int, audience: int) -> Counts:
+    async def shard_done(
+        self, alert_id: str, shard: int, audience: int, *, shards_total: int | None = None
+    ) -> Counts:
+        """Count a shard's audience once; `shards_total` also records the plan (first wins),
+        for an alert planned only as its one shard ends."""
+        args: list[Any] = [shard, audience, self._ttl]
+        if shards_total is not None:
+            args.append(shards_total)
         values = await self._shard_done(
-            keys=[self._key(alert_id, ":shards"), self._key(alert_id)],
-            args=[shard, audience, self._ttl],
+            keys=[self._key(alert_id, ":shards"), self._key(alert_id)], args=args
         )
         return Counts.from_values(values)
 

@@ -5,6 +5,13 @@ Checks what can be checked before anything is stored (apps exist, payloads fit),
 the alert idempotently, then publishes one expansion message with confirms: a plan for a
 global alert (the expander cuts it into shards, so the cost does not depend on the audience)
 or the explicit target list of a targeted push.
+
+A retry with the same Idempotency-Key publishes the message again unless the progress
+ledger says it was published: the first attempt may have been refused by the broker, or died
+between its write and its publish. The mark is in Redis, not on the alert's row, because a
+synchronous PostgreSQL commit costs more than the rest of the trigger; if Redis lost it, a
+retry publishes a second copy, which is harmless (the expander's ledger plans an alert once
+and re-expansion makes the same batch ids).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncpg
 from pushfan import alerts, metrics, payloads
 from pushfan.alerts import Alert, AlertIn, IdempotencyConflict
 from pushfan.messages import ExpandTask, Notification, encode
+from pushfan.progress import Progress
 from pushfan.publisher import Publisher
 from pushfan.topology import QueueNames
 
@@ -73,6 +81,7 @@ def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
 class Trigger:
     pool: asyncpg.Pool
     publisher: Publisher
+    progress: Progress
     queues: QueueNames
     app_names: list[str]
 
@@ -85,15 +94,20 @@ class Trigger:
         """
         check(alert_in, self.app_names)
         alert, created = await alerts.create(self.pool, alert_in, idempotency_key, created_by)
-        if not alert.published:
+        if created or await self._unpublished(alert):
             task, message_id = expand_task(alert)
             try:
                 await self.publisher.publish(self.queues.expand, encode(task), message_id)
             except Exception as exc:
                 log.exception("could not publish alert %s", alert.id)
                 raise NotQueued(alert.id) from exc
-            await alerts.mark_published(self.pool, alert.id)
-            metrics.ALERTS_CREATED.inc()
+            await self.progress.mark_published(alert.id)
         if created:
+            metrics.ALERTS_CREATED.inc()
             log.info("%s alert %s created by %s", alert.kind, alert.id, created_by)
         return alert, created
+
+    async def _unpublished(self, alert: Alert) -> bool:
+        if alert.finished_at is not None or alert.status == "cancelled":
+            return False
+        return not await self.progress.published(alert.id)

@@ -1,10 +1,12 @@
 """The expander: turns an alert's plan into shards, and each shard into send batches.
 
 A plan message covers the whole device-id range: it is cut into shards of `shard_size` ids,
-published with confirms. A shard streams its active matching devices by keyset, groups them
-per (provider, app) into batches of at most `batch_size`, publishes every batch with
-confirms and is acked only then. Batch ids are `alert:shard:provider:app:seq`, the same on
-every re-expansion, and the shard's audience is counted once (pushfan.progress).
+published with confirms; a range that is one shard is expanded at once, without the hop
+through the queue (every alert of a deployment under `shard_size` devices). A shard streams
+its active matching devices by keyset, groups them per (provider, app) into batches of at
+most `batch_size`, publishes every batch with confirms and is acked only then. Batch ids are
+`alert:shard:provider:app:seq`, the same on every re-expansion, and the shard's audience is
+counted once (pushfan.progress).
 """
 
 from __future__ import annotations
@@ -65,7 +67,13 @@ class Expander:
         size = self.settings.shard_size
         shards = -(-(hi - lo) // size)
         lo, hi, shards = await self.progress.plan(task.alert_id, lo, hi, shards)
-        await alerts.advance(self.pool, task.alert_id, "expanding")
+        metrics.PLANNED_SHARDS.inc(shards)
+        log.info("alert %s planned: ids [%d, %d) in %d shards", task.alert_id, lo, hi, shards)
+        if shards == 1:
+            await self.expand_shard(
+                msgspec.structs.replace(task, kind="shard", shard=0, lo=lo, hi=hi)
+            )
+            return
         items = []
         for n in range(shards):
             shard = msgspec.structs.replace(
@@ -73,8 +81,6 @@ class Expander:
             )
             items.append((encode(shard), f"{task.alert_id}:shard:{n}"))
         await self.publisher.publish_many(self.queues.expand, items)
-        metrics.PLANNED_SHARDS.inc(shards)
-        log.info("alert %s planned: ids [%d, %d) in %d shards", task.alert_id, lo, hi, shards)
         if shards == 0:
             await self.settle(task.alert_id, await self.progress.shard_done(task.alert_id, -1, 0))
 
@@ -115,9 +121,7 @@ class Expander:
         return None
 
     async def settle(self, alert_id: str, counts: Counts) -> None:
-        """Move the alert on once its expansion (and perhaps its sending) is complete."""
-        if counts.done:
-            if await alerts.finish(self.pool, alert_id, counts):
-                log.info("alert %s done: %s", alert_id, counts)
-        elif counts.expanded:
-            await alerts.advance(self.pool, alert_id, "sending")
+        """Finish the alert when its last shard is expanded after its last push was sent
+        (an audience of nobody, or senders faster than the expander)."""
+        if counts.done and await alerts.finish(self.pool, alert_id, counts):
+            log.info("alert %s done: %s", alert_id, counts)

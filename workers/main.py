@@ -42,7 +42,9 @@ class Resources:
 
 @asynccontextmanager
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    pool = await db.create_pool(settings, min_size=1, max_size=4)
+    # Workers write bookkeeping only (final counts, dead tokens) that Redis and the providers
+    # hold too; a synchronous commit each would cost more than the statement.
+    pool = await db.create_pool(settings, min_size=1, max_size=4, durable=False)
     redis = aioredis.from_url(settings.redis_url.get_secret_value())
     connection = await topology.connect(settings)
     cancels = CancelWatch(redis, settings.redis_prefix, settings.cancel_poll_s)

@@ -1,10 +1,10 @@
 """Expansion of a targeted push (POST /v1/notifications): its explicit device ids, tokens and
 user ids resolved to active devices, then batched exactly like a shard of a global alert.
 
-A targeted push is planned as one shard (0), so the progress ledger counts its audience
-once however often the message is redelivered. Targets are resolved in pages of
-`expander_page_size` (one indexed query each), de-duplicated (a device named by id and by
-token gets one push) and sent in id order, so a re-expansion makes the same batch ids.
+A targeted push is planned as one shard (0), recorded as it ends, so the progress ledger
+counts its audience once however often the message is redelivered. Targets are resolved in
+pages of `expander_page_size` (one indexed query each), de-duplicated (a device named by id
+and by token gets one push) and sent in id order, so a re-expansion makes the same batch ids.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 
-from pushfan import alerts, metrics, registry
+from pushfan import metrics, registry
 from pushfan.messages import ExpandTask, TargetSpec
 from pushfan.progress import Counts
 from workers.batching import Batcher
@@ -67,8 +67,6 @@ async def resolve(pool: asyncpg.Pool, spec: TargetSpec, page_size: int) -> list[
 async def expand_targets(expander: Expander, task: ExpandTask) -> Counts:
     """Publish the send batches of a targeted push; returns the counts after its one shard."""
     assert task.targets is not None, "a 'targets' task carries its targets"
-    await expander.progress.plan(task.alert_id, 0, 0, 1)
-    await alerts.advance(expander.pool, task.alert_id, "expanding")
     page_size = expander.settings.expander_page_size
     targets = await resolve(expander.pool, task.targets, page_size)
     batcher = Batcher(expander.publisher, expander.queues, expander.settings.batch_size, task)
@@ -77,4 +75,5 @@ async def expand_targets(expander: Expander, task: ExpandTask) -> Counts:
             await expander.place(batcher, task, page)
     metrics.EXPANDED_TARGETS.inc(len(targets))
     metrics.EXPANDED_SHARDS.inc()
-    return await expander.progress.shard_done(task.alert_id, SHARD, len(targets))
+    # The plan (one shard) is recorded with the shard's audience, in one round trip.
+    return await expander.progress.shard_done(task.alert_id, SHARD, len(targets), shards_total=1)

@@ -27,6 +27,7 @@ IdempotencyKey = Annotated[
 
 
 def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
+    status = alert.status
     if alert.finished_at is not None or live is None:
         audience = alert.audience
         delivered, invalid, failed = alert.delivered, alert.invalid, alert.failed
@@ -35,12 +36,14 @@ def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
         audience = live.audience if live.expanded else None
         delivered, invalid, failed = live.delivered, live.invalid, live.failed
         expired, cancelled = live.expired, live.cancelled
+        if status != "cancelled":
+            status = live.stage
     finished = delivered + invalid + failed + expired + cancelled
     pending = None if audience is None else max(0, audience - finished)
     return AlertOut(
         id=alert.id,
         kind=alert.kind,
-        status=alert.status,
+        status=status,
         title=alert.title,
         created_at=alert.created_at.isoformat(),
         expires_at=alert.expires_at.isoformat(),

@@ -92,8 +92,8 @@ async def test_every_active_device_lands_in_exactly_one_batch(
                 token,
             )
     counts = await progress.counts(task.alert_id)
-    assert counts.expanded and counts.audience == len(ids)
-    assert (await alerts.get(pool, task.alert_id)).status == "sending"  # type: ignore[union-attr]
+    assert counts.expanded and counts.audience == len(ids) and counts.stage == "sending"
+    assert (await alerts.get(pool, task.alert_id)).status == "queued"  # type: ignore[union-attr]
 
 
 async def test_redelivered_shard_recreates_the_same_batches_and_counts_once(
@@ -122,6 +122,29 @@ async def test_redelivered_shard_recreates_the_same_batches_and_counts_once(
     assert counts.audience == 1_800 and counts.shards_done == counts.shards_total == 2
     per_key = Counter((b.provider, b.app) for b in first.values())
     assert set(per_key) == {("apns", "alpha"), ("apns", "beta"), ("fcm", "alpha"), ("fcm", "beta")}
+
+
+async def test_a_plan_of_one_shard_is_expanded_at_once_and_again_the_same_on_redelivery(
+    small_shards: Settings,
+    pool: Pool,
+    progress: Progress,
+    channel: aio_pika.abc.AbstractChannel,
+    cancels: CancelWatch,
+) -> None:
+    async with pool.acquire() as conn:
+        await seed_devices(conn, 900, apps=["alpha"])
+    names = QueueNames.for_prefix(small_shards.queue_prefix)
+    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
+    task = await make_alert(pool)
+    runs = []
+    for _ in range(2):  # the plan, then the plan redelivered
+        await expander.plan(task)
+        assert await drain(channel, names.expand) == []  # no hop through the expand queue
+        runs.append({b.batch_id: b for b in await batches(channel, names)})
+    assert runs[0] == runs[1]
+    assert sum(len(b.device_ids) for b in runs[0].values()) == 900
+    counts = await progress.counts(task.alert_id)
+    assert counts.audience == 900 and counts.shards_done == counts.shards_total == 1
 
 
 async def test_audience_filter_and_empty_audience_finishes_the_alert(

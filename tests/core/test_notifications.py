@@ -129,4 +129,6 @@ async def test_expansion_resolves_ids_tokens_and_users_once_each_and_only_active
     assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
     assert max(len(b.device_ids) for b in first) <= 5
     assert {b.batch_id for b in first} == {b.batch_id for b in second}
-    assert (await alerts.get(pool, alert.id)).status == "expanding"  # type: ignore[union-attr]
+    # Stages live in Redis; the row is written again only when the alert ends.
+    assert (await expander.progress.counts(alert.id)).stage == "sending"
+    assert (await alerts.get(pool, alert.id)).status == "queued"  # type: ignore[union-attr]
