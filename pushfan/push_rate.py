@@ -20,70 +20,86 @@ UNLIMITED = 1e9  # "no configured limit" still adapts to 429s, from this ceiling
 ADAPT_EVERY_MS = 2_000
 OBSERVE_SECONDS = 3
 
-_NOW = "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + t[2] / 1000\n"
+NOW_LUA = "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + t[2] / 1000\n"
+
+# Lua functions, also composed into the sender's per-batch scripts (pushfan.batch_ledger);
+# they need NOW_LUA above them.
+# rate_acquire(state key, n, configured rate/s, burst ms, recovery ms) -> {wait ms, rate}
+ACQUIRE_LUA = """
+local function rate_acquire(key, n, configured, burst, recovery)
+  local s = redis.call('HMGET', key, 'tat', 'rate', 'last429', 'raised_at')
+  local rate = math.min(tonumber(s[2]) or configured, configured)
+  local last429, raised = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+  if rate < configured and now - last429 > recovery and now - raised > recovery then
+    rate = math.min(configured, rate * 1.1)
+    redis.call('HSET', key, 'raised_at', now)
+  end
+  if rate >= 1e9 then
+    redis.call('HSET', key, 'rate', rate)
+    redis.call('PEXPIRE', key, 3600000)
+    return {0, rate}
+  end
+  local tat = math.max(tonumber(s[1]) or now, now) + n * 1000 / rate
+  redis.call('HSET', key, 'tat', tat, 'rate', rate)
+  redis.call('PEXPIRE', key, 3600000)
+  return {math.max(0, tat - now - burst), rate}
+end
+"""
+
+# rate_report(state key, per-second counts key, accepted, throttled, configured) -> rate
+REPORT_LUA = f"""
+local function rate_report(key, seconds, accepted, throttled, configured)
+  local second = math.floor(now / 1000)
+  if accepted > 0 then redis.call('HINCRBY', seconds, second, accepted) end
+  if throttled > 0 then redis.call('HINCRBY', seconds, 't' .. second, throttled) end
+  redis.call('EXPIRE', seconds, 30)
+  local s = redis.call('HMGET', key, 'rate', 'adapted_at')
+  local rate = tonumber(s[1]) or configured
+  if throttled > 0 then
+    redis.call('HSET', key, 'last429', now)
+    if now - (tonumber(s[2]) or 0) > {ADAPT_EVERY_MS} then
+      -- In a full second that had 429s the provider accepted what its quota allows: the
+      -- best estimate of the quota. Without one, back off multiplicatively.
+      local quota = nil
+      for k = 1, {OBSERVE_SECONDS} do
+        if tonumber(redis.call('HGET', seconds, 't' .. (second - k)) or '0') > 0 then
+          local c = tonumber(redis.call('HGET', seconds, second - k) or '0')
+          if c > 0 then quota = math.max(quota or 0, c) end
+        end
+      end
+      if rate >= 1e9 and not quota then
+        -- unlimited and nothing to go on yet: extrapolate what this second accepted so far
+        local so_far = tonumber(redis.call('HGET', seconds, second) or '0')
+        quota = so_far / math.max(0.1, (now % 1000) / 1000)
+      end
+      rate = rate * 0.8
+      if quota then rate = math.min(rate, quota * 0.96) end
+      rate = math.max(rate, 1)
+      redis.call('HSET', key, 'rate', rate, 'adapted_at', now, 'raised_at', now)
+    end
+  end
+  return rate
+end
+"""
 
 # KEYS: state hash. ARGV: n, configured rate/s, burst s, recovery ms.
-# Returns {wait in ms, rate in force}.
 _ACQUIRE = (
-    _NOW
+    NOW_LUA
+    + ACQUIRE_LUA
     + """
-local n, configured = tonumber(ARGV[1]), tonumber(ARGV[2])
-local burst, recovery = tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
-local s = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'last429', 'raised_at')
-local rate = math.min(tonumber(s[2]) or configured, configured)
-local last429, raised = tonumber(s[3]) or 0, tonumber(s[4]) or 0
-if rate < configured and now - last429 > recovery and now - raised > recovery then
-  rate = math.min(configured, rate * 1.1)
-  redis.call('HSET', KEYS[1], 'raised_at', now)
-end
-if rate >= 1e9 then
-  redis.call('HSET', KEYS[1], 'rate', rate)
-  redis.call('PEXPIRE', KEYS[1], 3600000)
-  return {'0', tostring(rate)}
-end
-local tat = math.max(tonumber(s[1]) or now, now) + n * 1000 / rate
-redis.call('HSET', KEYS[1], 'tat', tat, 'rate', rate)
-redis.call('PEXPIRE', KEYS[1], 3600000)
-return {tostring(math.max(0, tat - now - burst)), tostring(rate)}
+local r = rate_acquire(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000,
+                       tonumber(ARGV[4]))
+return {tostring(r[1]), tostring(r[2])}
 """
 )
 
 # KEYS: state hash, per-second accepted counts hash. ARGV: accepted, throttled, configured.
-# Returns the rate in force afterwards.
 _REPORT = (
-    _NOW
-    + f"""
-local accepted, throttled = tonumber(ARGV[1]), tonumber(ARGV[2])
-local second = math.floor(now / 1000)
-if accepted > 0 then redis.call('HINCRBY', KEYS[2], second, accepted) end
-if throttled > 0 then redis.call('HINCRBY', KEYS[2], 't' .. second, throttled) end
-redis.call('EXPIRE', KEYS[2], 30)
-local s = redis.call('HMGET', KEYS[1], 'rate', 'adapted_at')
-local rate = tonumber(s[1]) or tonumber(ARGV[3])
-if throttled > 0 then
-  redis.call('HSET', KEYS[1], 'last429', now)
-  if now - (tonumber(s[2]) or 0) > {ADAPT_EVERY_MS} then
-    -- In a full second that had 429s the provider accepted what its quota allows: the
-    -- best estimate of the quota. Without one, back off multiplicatively.
-    local quota = nil
-    for k = 1, {OBSERVE_SECONDS} do
-      if tonumber(redis.call('HGET', KEYS[2], 't' .. (second - k)) or '0') > 0 then
-        local c = tonumber(redis.call('HGET', KEYS[2], second - k) or '0')
-        if c > 0 then quota = math.max(quota or 0, c) end
-      end
-    end
-    if rate >= 1e9 and not quota then
-      -- unlimited and nothing to go on yet: extrapolate what this second accepted so far
-      local so_far = tonumber(redis.call('HGET', KEYS[2], second) or '0')
-      quota = so_far / math.max(0.1, (now % 1000) / 1000)
-    end
-    rate = rate * 0.8
-    if quota then rate = math.min(rate, quota * 0.96) end
-    rate = math.max(rate, 1)
-    redis.call('HSET', KEYS[1], 'rate', rate, 'adapted_at', now, 'raised_at', now)
-  end
-end
-return tostring(rate)
+    NOW_LUA
+    + REPORT_LUA
+    + """
+return tostring(rate_report(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]),
+                            tonumber(ARGV[3])))
 """
 )
 
@@ -98,11 +114,22 @@ class ProviderRateLimiter:
         self._acquire = redis.register_script(_ACQUIRE)
         self._report = redis.register_script(_REPORT)
 
-    def _key(self, provider: str, app: str) -> str:
-        return f"{self._prefix}rl:{provider}:{app}"
+    @property
+    def burst_s(self) -> float:
+        return self._burst_s
+
+    @property
+    def recovery_ms(self) -> float:
+        return self._recovery_ms
+
+    def keys(self, provider: str, app: str) -> tuple[str, str]:
+        """The (provider, app)'s state hash and its per-second accepted counts."""
+        key = f"{self._prefix}rl:{provider}:{app}"
+        return key, f"{key}:accepted"
 
     @staticmethod
-    def _ceiling(configured: float) -> float:
+    def ceiling(configured: float) -> float:
+        """The rate the scripts work with: a configured 0 (no limit) is UNLIMITED."""
         return configured if configured > 0 else UNLIMITED
 
     async def acquire(
@@ -110,8 +137,8 @@ class ProviderRateLimiter:
     ) -> tuple[float, float]:
         """Reserve n pushes; (seconds to wait before sending them, the rate in force)."""
         wait_ms, rate = await self._acquire(
-            keys=[self._key(provider, app)],
-            args=[n, self._ceiling(configured), self._burst_s, self._recovery_ms],
+            keys=[self.keys(provider, app)[0]],
+            args=[n, self.ceiling(configured), self._burst_s, self._recovery_ms],
         )
         return float(wait_ms) / 1000, float(rate)
 
@@ -119,8 +146,8 @@ class ProviderRateLimiter:
         self, provider: str, app: str, accepted: int, throttled: int, configured: float
     ) -> float:
         """Tell the limiter what the provider accepted and throttled; returns the rate now."""
-        key = self._key(provider, app)
         rate = await self._report(
-            keys=[key, f"{key}:accepted"], args=[accepted, throttled, self._ceiling(configured)]
+            keys=list(self.keys(provider, app)),
+            args=[accepted, throttled, self.ceiling(configured)],
         )
         return float(rate)

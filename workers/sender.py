@@ -1,17 +1,19 @@
 """The sender: one batch of (device id, token) for one (provider, app) at a time.
 
 For each batch:
-1. take the batch's lease and skip devices that already have a final outcome for this
-   alert (one Redis round trip); a copy of a batch another worker is sending waits;
+1. take the batch's lease, skip devices that already have a final outcome for this alert,
+   and reserve the first pushes from the shared rate limit (one Redis round trip,
+   pushfan.batch_ledger); a copy of a batch another worker is sending waits;
 2. drop what is left as `cancelled` or `expired` if the alert was cancelled or its TTL passed;
-3. take the pushes from the shared rate limiter (one round trip) and wait if it says so;
-4. send over HTTP/2, asking before each push whether the alert was cancelled meanwhile;
-5. deactivate dead tokens (one statement) and queue them for the app's webhook;
+3. wait if the rate limit says so, and send over HTTP/2, asking before each push whether the
+   alert was cancelled meanwhile (a batch longer than the pacing window goes in slices, each
+   reserved and reported on its own);
+4. deactivate dead tokens (one statement) and queue them for the app's webhook;
+5. record every final outcome and bump the counters, tell the rate limiter what the provider
+   accepted and throttled, release the lease (one round trip);
 6. republish only the transient failures to the delay ladder (the broker holds the backoff;
-   same batch id, attempt + 1), or count them failed after the last attempt;
-7. record every final outcome and bump the counters (one round trip), tell the rate limiter
-   what the provider accepted and throttled, mark the alert finished if this was its last
-   batch; the runner then acks.
+   same batch id, attempt + 1), or count them failed after the last attempt; mark the alert
+   finished if this was its last batch; the runner then acks.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, registry
+from pushfan.batch_ledger import BatchLedger, Begun
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
-from pushfan.progress import Counts, Progress
+from pushfan.progress import FINAL_OUTCOMES, Counts, Progress
 from pushfan.publisher import Publisher
 from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import Settings
@@ -72,6 +75,7 @@ class Sender:
         self.progress = progress
         self.publisher = publisher
         self.limiter = limiter
+        self.ledger = BatchLedger(progress, limiter)
         self.cancels = cancels
         self.queues = QueueNames.for_prefix(settings.queue_prefix)
         self.draining = False  # set on SIGTERM: unsent pushes of started batches go back
@@ -100,20 +104,33 @@ class Sender:
 
     async def process(self, batch: SendBatch) -> None:
         lease = f"{batch.batch_id}#{batch.attempt}"
-        pending = await self.progress.claim(
-            batch.alert_id, lease, self.settings.batch_lease_s, batch.device_ids
+        rate_key = (self.provider_name, batch.app)
+        configured = self.settings.rate_limit(self.provider_name, batch.app)
+        # Reserve the first slice along with the lease, unless nothing will be sent (a
+        # cancelled alert's batches must not run up the shared rate limit).
+        sendable = batch.app in self.providers and not self._dropped(batch)
+        begun = await self.ledger.begin(
+            batch.alert_id,
+            lease,
+            self.settings.batch_lease_s,
+            batch.device_ids,
+            rate_key,
+            self._slice_size(rate_key) if sendable else 0,
+            configured,
         )
-        if pending is None:
+        if begun is None:
             await self._defer(batch)
             return
         # Renewed while the batch runs, so a slow (rate-limited) batch keeps it; a killed
         # holder stops renewing and its lease lapses within `batch_lease_s`.
         keeper = asyncio.create_task(self._keep_lease(lease))
+        ended = False
         try:
-            await self._process(batch, pending)
+            ended = await self._process(batch, begun, lease, configured)
         finally:
             keeper.cancel()
-            await self.progress.release(lease)
+            if not ended:
+                await self.progress.release(lease)
 
     async def _keep_lease(self, lease: str) -> None:
         every = self.settings.batch_lease_s / 3
@@ -134,17 +151,21 @@ class Sender:
             expiration_ms,
         )
 
-    async def _process(self, batch: SendBatch, pending: list[bool]) -> None:
+    async def _process(self, batch: SendBatch, begun: Begun, lease: str, configured: float) -> bool:
+        """Send what is pending; True once the outcome is recorded and the lease released
+        (False: nothing was pending, the lease is still to be released)."""
         alert_id = batch.alert_id
+        pending = begun.pending
         ids = [d for d, p in zip(batch.device_ids, pending, strict=True) if p]
         tokens = [t for t, p in zip(batch.tokens, pending, strict=True) if p]
         if len(ids) < len(batch.device_ids):
             self._pushes["deduplicated"].inc(len(batch.device_ids) - len(ids))
         if not ids:
-            return
+            return False
         if self._dropped(batch):
-            await self._record_dropped(batch, ids)
-            return
+            outcome = "cancelled" if self.cancels.is_cancelled(alert_id) else "expired"
+            await self._end(batch, lease, {outcome: ids}, configured=configured)
+            return True
         provider = self.providers.get(batch.app)
         if provider is None:
             # No credentials for this app here: nothing can send it, count it failed.
@@ -154,12 +175,12 @@ class Sender:
                 self.provider_name,
                 batch.app,
             )
-            await self._finish(alert_id, await self.progress.record(alert_id, failed=ids))
-            self._pushes["failed"].inc(len(ids))
-            return
+            await self._end(batch, lease, {"failed": ids}, configured=configured)
+            return True
 
-        configured = self.settings.rate_limit(self.provider_name, batch.app)
-        result = await self._send_paced(provider, batch, ids, tokens, configured)
+        result, (accepted, throttled) = await self._send_paced(
+            provider, batch, ids, tokens, configured, begun
+        )
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -181,29 +202,62 @@ class Sender:
                 expired = result.stopped
             else:
                 await self._hand_back(batch, result.stopped)
-        counts = await self.progress.record(
-            alert_id,
-            delivered=result.delivered,
-            invalid=result.invalid,
-            failed=failed,
-            expired=expired,
-            cancelled=cancelled,
+        counts = await self._end(
+            batch,
+            lease,
+            {
+                "delivered": result.delivered,
+                "invalid": result.invalid,
+                "failed": failed,
+                "expired": expired,
+                "cancelled": cancelled,
+            },
             retryable=len(result.transient),
+            accepted=accepted,
+            throttled=throttled,
+            configured=configured,
+            finish=False,
         )
-        for outcome, n in (
-            ("delivered", len(result.delivered)),
-            ("invalid", len(result.invalid)),
-            ("failed", len(failed)),
-            ("expired", len(expired)),
-            ("cancelled", len(cancelled)),
-        ):
-            if n:
-                self._pushes[outcome].inc(n)
         if result.reasons:
             log.info("batch %s attempt %d: %s", batch.batch_id, batch.attempt, result.reasons)
         if result.transient:
             await self._retry_or_give_up(batch, result, exhausted)
         await self._finish(alert_id, counts)
+        return True
+
+    async def _end(
+        self,
+        batch: SendBatch,
+        lease: str,
+        outcomes: dict[str, list[int]],
+        *,
+        configured: float,
+        retryable: int = 0,
+        accepted: int = 0,
+        throttled: int = 0,
+        finish: bool = True,
+    ) -> Counts:
+        """Record the batch's final outcomes and the last slice's feedback, release the
+        lease; count the pushes and, unless told otherwise, finish the alert if it is done."""
+        rate_key = (self.provider_name, batch.app)
+        counts, rate = await self.ledger.end(
+            batch.alert_id,
+            lease,
+            [outcomes.get(o, []) for o in FINAL_OUTCOMES],
+            retryable,
+            rate_key,
+            accepted,
+            throttled,
+            configured,
+        )
+        if rate is not None:
+            self._rates[rate_key] = rate
+        for outcome, ids in outcomes.items():
+            if ids:
+                self._pushes[outcome].inc(len(ids))
+        if finish:
+            await self._finish(batch.alert_id, counts)
+        return counts
 
     async def _hand_back(self, batch: SendBatch, unsent: list[int]) -> None:
         """Republish the targets this draining worker did not send, same batch id and
@@ -220,6 +274,12 @@ class Sender:
             f"{batch.batch_id}#{batch.attempt}#handback",
         )
 
+    def _slice_size(self, rate_key: tuple[str, str]) -> int:
+        """Pushes per slice: `PACE_WINDOW_S` of the rate in force; until the limiter has told
+        this worker the rate, a small first slice."""
+        rate = self._rates.get(rate_key)
+        return FIRST_SLICE if rate is None else max(1, int(rate * PACE_WINDOW_S))
+
     async def _send_paced(
         self,
         provider: Provider,
@@ -227,54 +287,54 @@ class Sender:
         ids: list[int],
         tokens: list[str],
         configured: float,
-    ) -> SendResult:
-        """Take the pushes from the shared rate limiter and send them. Normally that is one
-        take for the whole batch; when the batch is more than `PACE_WINDOW_S` of the rate in
-        force (a low or adapted quota), it goes out in slices of that size, each taken and
-        waited for, so the provider sees a steady rate rather than 500-push bursts."""
+        begun: Begun,
+    ) -> tuple[SendResult, tuple[int, int]]:
+        """Send the pushes as the shared rate limit allows. Normally that is one slice, the
+        one `begin` reserved; when the batch is more than `PACE_WINDOW_S` of the rate in
+        force (a low or adapted quota), it goes out in slices of that size, each reserved and
+        waited for, so the provider sees a steady rate rather than 500-push bursts. Returns
+        the result and the last slice's (accepted, throttled), which `end` reports."""
 
         def stop() -> bool:
             return self.draining or self._dropped(batch)
 
         key = (self.provider_name, batch.app)
+        if begun.rate is not None:
+            self._rates[key] = begun.rate
+        reserved, wait = begun.reserved, begun.wait_s
         result = SendResult()
+        feedback = (0, 0)
         start = 0
         while start < len(ids):
-            rate = self._rates.get(key)
-            # Until the limiter has told this worker the rate, take a small first slice.
-            size = FIRST_SLICE if rate is None else max(1, int(rate * PACE_WINDOW_S))
-            end = min(len(ids), start + size)
-            wait, self._rates[key] = await self.limiter.acquire(
-                self.provider_name, batch.app, end - start, configured
-            )
+            if reserved:
+                end, reserved = start + reserved, 0
+            else:
+                end = min(len(ids), start + self._slice_size(key))
+                wait, self._rates[key] = await self.limiter.acquire(
+                    self.provider_name, batch.app, end - start, configured
+                )
             self._limit_wait.observe(wait)
             if wait > 0:
                 await asyncio.sleep(wait)
             part = await provider.send(batch.notification, ids[start:end], tokens[start:end], stop)
             result.merge(part)
+            feedback = (
+                len(part.delivered) + len(part.invalid) + len(part.permanent),
+                part.throttled,
+            )
             # Feedback per slice: a 429 adapts the shared rate before the next slice leaves.
-            accepted = len(part.delivered) + len(part.invalid) + len(part.permanent)
-            if accepted or part.throttled:
+            if end < len(ids) and any(feedback):
                 self._rates[key] = await self.limiter.report(
-                    self.provider_name, batch.app, accepted, part.throttled, configured
+                    self.provider_name, batch.app, *feedback, configured
                 )
+                feedback = (0, 0)
             start = end
-        return result
+        return result, feedback
 
     def _dropped(self, batch: SendBatch) -> bool:
         expires_at = batch.notification.expires_at
         expired = bool(expires_at) and time.time() >= expires_at
         return expired or self.cancels.is_cancelled(batch.alert_id)
-
-    async def _record_dropped(self, batch: SendBatch, ids: list[int]) -> None:
-        """Nothing of this batch may be sent any more: count it cancelled or expired."""
-        if self.cancels.is_cancelled(batch.alert_id):
-            counts = await self.progress.record(batch.alert_id, cancelled=ids)
-            self._pushes["cancelled"].inc(len(ids))
-        else:
-            counts = await self.progress.record(batch.alert_id, expired=ids)
-            self._pushes["expired"].inc(len(ids))
-        await self._finish(batch.alert_id, counts)
 
     async def _retry_or_give_up(
         self, batch: SendBatch, result: SendResult, exhausted: bool
