@@ -28,7 +28,7 @@ import httpx
 
 from cli.demo import _clean_redis, _follow, _prepare, _say
 from cli.services import ensure_services
-from cli.stack import Child, Stack, cpu_seconds, peak_rss_mb
+from cli.stack import SERVICES, Child, CpuMeter, Stack, cpu_seconds
 from pushfan import db
 from pushfan.settings import Settings
 
@@ -40,32 +40,6 @@ ALERT = {
     "ttl": 3600,
     "priority": "high",
 }
-
-
-def _pids_of(pattern: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in found.split()]
-
-
-class CpuMeter:
-    """CPU seconds and peak RSS per process kind between start() and stop()."""
-
-    def __init__(self, kinds: dict[str, list[int]]) -> None:
-        self.kinds = kinds
-        self._start: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        self.rss: dict[str, float] = {}
-
-    def _total(self, pids: list[int]) -> float:
-        return sum(cpu_seconds(pid) or 0.0 for pid in pids)
-
-    def start(self) -> None:
-        self._start = {kind: self._total(pids) for kind, pids in self.kinds.items()}
-
-    def stop(self) -> None:
-        for kind, pids in self.kinds.items():
-            self.cpu[kind] = self._total(pids) - self._start[kind]
-            self.rss[kind] = max((peak_rss_mb(pid) or 0.0) for pid in pids) if pids else 0.0
 
 
 def _latencies(per_second: list[list[int]], t0: float) -> tuple[float | None, float | None]:
@@ -136,8 +110,8 @@ def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, A
             "expander": [w.process.pid for w in workers if w.name == "expander"],
             "sender": [w.process.pid for w in workers if w.name.startswith("sender")],
             "simulator": [s.process.pid for s in sims],
-            "broker": _pids_of("beam.smp"),
-            "redis": _pids_of("redis-server"),
+            "broker": SERVICES["broker"](),
+            "redis": SERVICES["redis"](),
         }
         meter = CpuMeter(kinds)
         headers = {"authorization": f"Bearer {key}", "idempotency-key": f"bench-{time.time_ns()}"}
@@ -179,7 +153,7 @@ def _run_seed(stack: Stack, settings: Settings, devices: int, sims: list[Child])
         {
             "sender": [c.process.pid for c in consumers],
             "simulator": [s.process.pid for s in sims],
-            "broker": _pids_of("beam.smp"),
+            "broker": SERVICES["broker"](),
         }
     )
     meter.start()

@@ -91,6 +91,42 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def pids_of(name: str) -> list[int]:
+    """Processes whose command name is exactly `name`."""
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+# The shared services' processes by kind: every PostgreSQL process (postmaster, backends,
+# WAL writer), the RabbitMQ VM, Redis.
+SERVICES = {
+    "postgresql": lambda: pids_of("postgres"),
+    "broker": lambda: pids_of("beam.smp"),
+    "redis": lambda: pids_of("redis-server"),
+}
+
+
+class CpuMeter:
+    """CPU seconds and peak RSS per process kind between start() and stop()."""
+
+    def __init__(self, kinds: dict[str, list[int]]) -> None:
+        self.kinds = kinds
+        self._start: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.rss: dict[str, float] = {}
+
+    def _total(self, pids: list[int]) -> float:
+        return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
+    def start(self) -> None:
+        self._start = {kind: self._total(pids) for kind, pids in self.kinds.items()}
+
+    def stop(self) -> None:
+        for kind, pids in self.kinds.items():
+            self.cpu[kind] = self._total(pids) - self._start[kind]
+            self.rss[kind] = max((peak_rss_mb(pid) or 0.0) for pid in pids) if pids else 0.0
+
+
 @dataclass
 class Child:
     name: str

@@ -33,7 +33,7 @@ import aio_pika
 import asyncpg
 import redis
 
-from cli.stack import Stack, cpu_seconds
+from cli.stack import SERVICES, CpuMeter, Stack
 from pushfan import apikeys, db, topology
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices", type=int, default=10_000, help="devices seeded before the run")
     p.add_argument("--few", type=int, default=5, help="devices carrying the alerts' tag")
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest")
+    p.add_argument(
+        "--goal-rps",
+        type=float,
+        default=1000,
+        help="the CPU report shows the cores each part would need at this rate",
+    )
     p.add_argument("--json", action="store_true", help="last line: the results as JSON")
     return p.parse_args(argv)
 
@@ -160,38 +166,38 @@ def busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_report(
-    stack: Stack, before: dict[str, float], locust_s: float, wall_s: float
-) -> dict[str, Any]:
-    """CPU seconds per process of this run, and what the rest of the machine used meanwhile."""
-    used = {
-        c.name: (cpu_seconds(c.process.pid) or 0.0) - before.get(c.name, 0.0)
-        for c in stack.children
-    }
-    used["locust"] = locust_s
-    machine = busy_seconds() - before["machine"]
+def cpu_report(meter: CpuMeter, locust_s: float, machine_s: float, wall_s: float) -> dict[str, Any]:
+    """CPU seconds per process of this run and of the services it used, and what the rest of
+    the machine (the kernel's own work, other users) used meanwhile."""
+    used = {**meter.cpu, "locust": locust_s}
     return {
         "wall_s": wall_s,
         "cores": os.cpu_count() or 1,
         "processes": used,
-        "machine_busy_s": machine,
-        # PostgreSQL, Redis, RabbitMQ serve this run too; anything else is other users' load.
-        "not_this_stack_s": machine - sum(used.values()),
+        "machine_busy_s": machine_s,
+        "elsewhere_s": machine_s - sum(used.values()),
     }
 
 
-def print_cpu(cpu: dict[str, Any], stats: list[EndpointStats]) -> None:
+def print_cpu(cpu: dict[str, Any], stats: list[EndpointStats], goal_rps: float) -> None:
+    """Where the CPU went, per request of the mix, and what the goal's rate would need."""
     total = next((s.requests for s in stats if s.name == "Aggregated"), 0)
-    procs = cpu["processes"]
+    if not total:
+        return
     capacity = cpu["wall_s"] * cpu["cores"]
-    parts = ", ".join(f"{name} {sec:.1f}" for name, sec in procs.items())
-    print(f"CPU seconds over {cpu['wall_s']:.0f} s x {cpu['cores']} cores: {parts}")
     print(
-        f"machine busy {cpu['machine_busy_s'] / capacity:.0%}; outside this stack's processes "
-        f"(databases, broker, other users) {cpu['not_this_stack_s']:.1f} s"
+        f"CPU over {cpu['wall_s']:.0f} s x {cpu['cores']} cores, machine busy "
+        f"{cpu['machine_busy_s'] / capacity:.0%}; per request of the mix:"
     )
-    if total and "api" in procs:
-        print(f"API CPU per request: {1000 * procs['api'] / total:.2f} ms")
+    rows = sorted(cpu["processes"].items(), key=lambda kv: -kv[1])
+    rows.append(("elsewhere (kernel, others)", cpu["elsewhere_s"]))
+    rows.append(("machine", cpu["machine_busy_s"]))
+    for name, seconds in rows:
+        per_request_ms = 1000 * seconds / total
+        print(
+            f"  {name:<28}{seconds:>7.1f} s {per_request_ms:>7.3f} ms/request"
+            f"{per_request_ms * goal_rps / 1000:>7.2f} cores at {goal_rps:g} req/s"
+        )
 
 
 def run_locust(args: argparse.Namespace, stack: Stack, env: dict[str, str], prefix: Path) -> int:
@@ -257,16 +263,23 @@ def main(argv: list[str] | None = None) -> int:
             f"loadtest: {args.users} users x {args.user_rate:g} req/s for {args.duration:g} s "
             f"against {stack.api_url}"
         )
-        before = {c.name: cpu_seconds(c.process.pid) or 0.0 for c in stack.children}
-        before["machine"] = busy_seconds()
+        meter = CpuMeter(
+            {c.name: [c.process.pid] for c in stack.children}
+            | {name: pids() for name, pids in SERVICES.items()}
+        )
+        meter.start()
+        machine_before = busy_seconds()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         code = run_locust(args, stack, env, prefix)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        meter.stop()
         locust_s = sum(
             getattr(children, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime")
         )
-        cpu = cpu_report(stack, before, locust_s, time.monotonic() - started)
+        cpu = cpu_report(
+            meter, locust_s, busy_seconds() - machine_before, time.monotonic() - started
+        )
         dead = [c.name for c in stack.children if not c.alive()]
     finally:
         stack.stop()
@@ -277,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stats = read_stats(stats_csv)
     print_table(stats)
-    print_cpu(cpu, stats)
+    print_cpu(cpu, stats, args.goal_rps)
     print(f"report: {prefix}.html, CSV: {prefix}_*.csv")
     problems = gate(stats, args.p95_ms, args.max_error_ratio)
     problems += [f"{d} exited during the run" for d in dead]

@@ -44,8 +44,16 @@ class Simulator:
         return httpx.AsyncClient(base_url=self.url, http1=False, http2=True, verify=self._verify())
 
     def stats(self, **params: str) -> dict[str, Any]:
-        with httpx.Client(http1=False, http2=True, verify=self._verify()) as http:
-            return dict(http.get(f"{self.url}/_sim/stats", params=params).json())
+        # --drop-connection-every counts this request too, so it may be the one dropped;
+        # reading the statistics again is harmless.
+        for attempt in range(3):
+            try:
+                with httpx.Client(http1=False, http2=True, verify=self._verify()) as http:
+                    return dict(http.get(f"{self.url}/_sim/stats", params=params).json())
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def free_port() -> int:
