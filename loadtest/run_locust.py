@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--few", type=int, default=5, help="devices carrying the alerts' tag")
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest")
     p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120,
+        help="seconds to wait, after the load, for the workers to finish every alert",
+    )
+    p.add_argument(
         "--goal-rps",
         type=float,
         default=1000,
@@ -157,6 +163,44 @@ def print_table(stats: list[EndpointStats]) -> None:
             f"{s.p99_ms:>7.0f}{s.error_ratio:>9.3%}"
         )
     print("(latencies in ms, measured by Locust)")
+
+
+@dataclass
+class Backlog:
+    alerts: int  # alerts and notifications the run triggered
+    unfinished: int  # of them, not finished when the wait ended
+    waited_s: float  # after the load stopped, until all were finished (or the timeout)
+
+
+async def wait_for_backlog(settings: Settings, timeout_s: float) -> Backlog:
+    """Wait until every alert the run triggered is finished: a rate the API accepts but the
+    workers cannot follow is no rate at all, and this shows it."""
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    started = time.monotonic()
+    try:
+        while True:
+            total, unfinished = await pool.fetchrow(
+                "SELECT count(*), count(*) FILTER (WHERE finished_at IS NULL) FROM alerts"
+            )
+            waited = time.monotonic() - started
+            if not unfinished or waited >= timeout_s:
+                return Backlog(int(total), int(unfinished), round(waited, 1))
+            await asyncio.sleep(0.5)
+    finally:
+        await pool.close()
+
+
+def print_backlog(backlog: Backlog) -> None:
+    if backlog.unfinished:
+        print(
+            f"backlog: {backlog.unfinished} of {backlog.alerts} alerts still unfinished "
+            f"{backlog.waited_s:.0f} s after the load stopped"
+        )
+    else:
+        print(
+            f"backlog: all {backlog.alerts} alerts finished {backlog.waited_s:.1f} s after "
+            "the load stopped"
+        )
 
 
 def busy_seconds() -> float:
@@ -281,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             meter, locust_s, busy_seconds() - machine_before, time.monotonic() - started
         )
         dead = [c.name for c in stack.children if not c.alive()]
+        backlog = asyncio.run(wait_for_backlog(settings, args.drain_timeout))
     finally:
         stack.stop()
         asyncio.run(cleanup(settings))
@@ -291,9 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     stats = read_stats(stats_csv)
     print_table(stats)
     print_cpu(cpu, stats, args.goal_rps)
+    print_backlog(backlog)
     print(f"report: {prefix}.html, CSV: {prefix}_*.csv")
     problems = gate(stats, args.p95_ms, args.max_error_ratio)
     problems += [f"{d} exited during the run" for d in dead]
+    if backlog.unfinished:
+        problems.append(
+            f"{backlog.unfinished} of {backlog.alerts} alerts unfinished "
+            f"{backlog.waited_s:.0f} s after the load stopped"
+        )
     for problem in problems:
         print(f"SLO FAILED  {problem}")
     if not problems:
@@ -303,7 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json:
         results = [{**asdict(s), "error_ratio": s.error_ratio} for s in stats]
-        summary = {"passed": not problems, "problems": problems, "endpoints": results, "cpu": cpu}
+        summary = {
+            "passed": not problems,
+            "problems": problems,
+            "endpoints": results,
+            "cpu": cpu,
+            "backlog": asdict(backlog),
+        }
         print(json.dumps(summary))
     return 1 if problems else 0
 

@@ -26,7 +26,8 @@ ENDPOINTS = {
 
 
 def test_locust_smoke_run_passes_the_slo_gate(tmp_path: Path) -> None:
-    """Every endpoint is exercised, nothing fails, the CSV and HTML reports are written."""
+    """Every endpoint is exercised, nothing fails, the CSV and HTML reports are written, and
+every alert triggered is then finished by the workers."""
     result = subprocess.run(
         [
             sys.executable,
@@ -47,3 +48,6 @@ def test_locust_smoke_run_passes_the_slo_gate(tmp_path: Path) -> None:
     assert set(seen) == ENDPOINTS, result.stdout
     assert all(e["requests"] > 0 and e["failures"] == 0 for e in seen.values()), seen
     assert list(tmp_path.glob("locust-*_stats.csv")) and list(tmp_path.glob("locust-*.html"))
+    # The workers finished every alert and notification the users triggered.
+    backlog = summary["backlog"]
+    assert backlog["alerts"] > 0 and backlog["unfinished"] == 0, backlog
