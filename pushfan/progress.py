@@ -13,7 +13,7 @@ Keys (all under the configured prefix, all expiring after `progress_ttl_s`):
   counted once.
 - `alert:<id>:published`  set once the alert's expansion message is confirmed by the broker,
   so a retried trigger republishes only what was never queued.
-- `lease:<batch id>#<attempt>`  held while one worker sends that batch (see `claim`).
+- `lease:<batch id>`  held while one worker sends that batch, any attempt (see `claim`).
 """
 
 from __future__ import annotations

@@ -103,7 +103,9 @@ class Sender:
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def process(self, batch: SendBatch) -> None:
-        lease = f"{batch.batch_id}#{batch.attempt}"
+        # One lease per batch, whatever the attempt: a redelivered attempt and its retry
+        # (a broker restart can put both in flight) must not send the same devices at once.
+        lease = batch.batch_id
         rate_key = (self.provider_name, batch.app)
         configured = self.settings.rate_limit(self.provider_name, batch.app)
         # Reserve the first slice along with the lease, unless nothing will be sent (a

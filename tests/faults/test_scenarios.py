@@ -2,8 +2,8 @@
 loadtest/faults.py at a small population (the full-size runs are `python loadtest/faults.py`).
 
 Each scenario breaks something (provider 5xx and 429 storms, SIGKILLed senders, a RabbitMQ
-restart, a provider quota, paused senders, a cancel, a SIGTERM, a retried trigger) and ends
-with the simulators' statistics compared with pushfan's counts."""
+restart with and without kills, a provider quota, paused senders, a cancel, a SIGTERM, a
+retried trigger) and ends with the simulators' statistics compared with pushfan's counts."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
     [
         ("errors", 4_000),
         ("kills", 6_000),
+        ("restart", 6_000),
         ("quota", 4_000),
         ("expiry", 1_000),
         ("cancel", 3_000),

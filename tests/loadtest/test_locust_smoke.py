@@ -27,7 +27,7 @@ ENDPOINTS = {
 
 def test_locust_smoke_run_passes_the_slo_gate(tmp_path: Path) -> None:
     """Every endpoint is exercised, nothing fails, the CSV and HTML reports are written, and
-every alert triggered is then finished by the workers."""
+    every alert triggered is then finished by the workers."""
     result = subprocess.run(
         [
             sys.executable,
