@@ -76,11 +76,11 @@ async def test_every_v1_route_declares_a_scope(settings: Settings) -> None:
 
 async def test_v1_routes_by_key(api: httpx.AsyncClient, pool: Pool, settings: Settings) -> None:
     keys: dict[str, str] = {}
-    for scope in SCOPES:
-        _, keys[scope] = await apikeys.create(pool, scope, [scope])
+    for name in SCOPES:
+        _, keys[name] = await apikeys.create(pool, name, [name])
     revoked_keys: dict[str, str] = {}
-    for scope in SCOPES:
-        key, revoked_keys[scope] = await apikeys.create(pool, f"old {scope}", [scope])
+    for name in SCOPES:
+        key, revoked_keys[name] = await apikeys.create(pool, f"old {name}", [name])
         await apikeys.revoke(pool, key.id)
     checked = 0
     for method, path, scope in cases(settings):
@@ -91,7 +91,7 @@ async def test_v1_routes_by_key(api: httpx.AsyncClient, pool: Pool, settings: Se
 
         async def call(key: str | None, method: str = method, url: str = url) -> int:
             headers = {"authorization": f"Bearer {key}"} if key else {}
-            body = {} if method in ("POST", "PUT", "PATCH") else None
+            body: dict[str, str] | None = {} if method in ("POST", "PUT", "PATCH") else None
             return (await api.request(method, url, json=body, headers=headers)).status_code
 
         wrong = next(s for s in SCOPES if s not in (scope, "admin"))

@@ -130,7 +130,7 @@ def test_sign_in_send_and_watch_an_alert_to_its_end(stack: tuple[Stack, str], pa
     invalid = number(alert.locator("[data-stat=invalid]").inner_text())
     assert delivered + invalid == DEVICES and invalid > 0
     apns, fcm = s.sim_stats("apns", alert_id), s.sim_stats("fcm", alert_id)
-    assert int(apns["accepted"]) + int(fcm["accepted"]) == delivered  # type: ignore[call-overload]
+    assert int(apns["accepted"]) + int(fcm["accepted"]) == delivered
     assert apns["duplicates"] == fcm["duplicates"] == 0
     expect(page.locator("#history tbody tr").first).to_contain_text("Storm warning")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -164,7 +164,7 @@ def test_cancel_a_second_alert_midway(stack: tuple[Stack, str], page: Page) -> N
     sent = s.sim_stats("apns", alert.get_attribute("data-alert"))
     sent_fcm = s.sim_stats("fcm", alert.get_attribute("data-alert"))
     # Pushes already on the wire when the cancel landed may still be accepted.
-    assert int(sent["accepted"]) + int(sent_fcm["accepted"]) < audience  # type: ignore[call-overload]
+    assert int(sent["accepted"]) + int(sent_fcm["accepted"]) < audience
     page.screenshot(path=str(ARTIFACTS / "dashboard-cancelled.png"), full_page=True)
 
 

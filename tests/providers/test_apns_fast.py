@@ -38,7 +38,7 @@ def settings_for(sim: Simulator, creds: ApnsCredentials, transport: str = "reqwe
         apps=[app_config(apns=creds)],
         apns_base_url=sim.url,
         ca_file=sim.ca,
-        http_transport=transport,  # type: ignore[arg-type]
+        http_transport=transport,
         push_timeout_s=5,
     )
 

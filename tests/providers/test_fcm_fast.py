@@ -35,7 +35,7 @@ def settings_for(sim: Simulator, creds: FcmCredentials, transport: str = "reqwes
         fcm_base_url=sim.url,
         fcm_token_url=f"{sim.url}/token",
         ca_file=sim.ca,
-        http_transport=transport,  # type: ignore[arg-type]
+        http_transport=transport,
         push_timeout_s=5,
     )
 
