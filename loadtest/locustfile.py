@@ -6,6 +6,10 @@ go to a few devices, and global alerts are rare (here with an audience of a hand
 devices, so the run measures the API rather than the fan-out). Every request carries the
 API key; every answer's status code and JSON shape are checked, anything else is a failure.
 
+Each task has a tag (devices, status, notifications, alerts): `run_locust.py --tags
+notifications` runs one kind of request alone, to see what it costs (status needs a trigger
+tag beside it, or it has nothing to poll).
+
 Run through `loadtest/run_locust.py` (which starts the stack and seeds what this file
 expects); options come from the command line or `LOADTEST_*` variables:
 `--api-key`, `--app`, `--few-tag` (tag of the alert audience), `--device-ids lo-hi`
@@ -22,7 +26,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from locust import FastHttpUser, constant_throughput, events, task
+from locust import FastHttpUser, constant_throughput, events, tag, task
 from locust.env import Environment
 from locust.exception import RescheduleTaskImmediately
 
@@ -83,6 +87,7 @@ class ApiClient(FastHttpUser):
 
     # -- the traffic ------------------------------------------------------------------------
 
+    @tag("devices")
     @task(10)
     def register_device(self) -> None:
         """A new install (201) or, one time in four, a refresh of a known token (200)."""
@@ -111,6 +116,7 @@ class ApiClient(FastHttpUser):
             elif expected == 201:
                 self.tokens.append((platform, token))
 
+    @tag("status")
     @task(6)
     def poll_status(self) -> None:
         """A system following what it sent: the alert's or notification's status."""
@@ -127,6 +133,7 @@ class ApiClient(FastHttpUser):
         ) as r:
             _check_alert(r, 200, ident)
 
+    @tag("notifications")
     @task(3)
     def send_notification(self) -> None:
         """A targeted push to one to three known devices."""
@@ -141,6 +148,7 @@ class ApiClient(FastHttpUser):
             if _check_alert(r, 202):
                 self.notifications.append(_json(r)["id"])
 
+    @tag("alerts")
     @task(1)
     def trigger_alert(self) -> None:
         """A global alert whose audience filter matches only a handful of devices."""

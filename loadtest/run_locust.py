@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--few", type=int, default=5, help="devices carrying the alerts' tag")
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest")
     p.add_argument(
+        "--tags",
+        nargs="+",
+        choices=["devices", "status", "notifications", "alerts"],
+        help="only these kinds of request (default: the whole mix)",
+    )
+    p.add_argument(
         "--drain-timeout",
         type=float,
         default=120,
@@ -266,6 +272,7 @@ def run_locust(args: argparse.Namespace, stack: Stack, env: dict[str, str], pref
         str(prefix),
         "--html",
         f"{prefix}.html",
+        *(["--tags", *args.tags] if args.tags else []),
         "--only-summary",
         "--loglevel",
         "WARNING",
