@@ -172,12 +172,27 @@ def _verdict(
 ALERT = {"title": "Fault drill", "body": "This is only a test", "ttl": 3600}
 
 
+def exactly_once(counts: dict[str, Any], sims: dict[str, Any], devices: int) -> dict[str, bool]:
+    """Every device delivered, each once by the simulators' count, nothing failed."""
+    return {
+        "every device delivered": counts["delivered"] == counts["audience"] == devices,
+        "failed == 0": counts["failed"] == 0,
+        "simulators agree": sims["accepted"] == counts["delivered"],
+        "no duplicates": sims["duplicates"] == 0,
+    }
+
+
+def storms(devices: int) -> list[str]:
+    """Simulator flags for 10% 5xx answers and a rate limit (per simulator) that answers
+    bursts of 429 at any population."""
+    return [*ERRORS, "--rate-limit", str(min(4_000, max(300, devices // 20)))]
+
+
 def errors_and_throttling(devices: int) -> dict[str, Any]:
     """10% of requests answered 500/503, and a rate limit on each simulator that answers
     bursts of 429: every device delivered exactly once, nothing failed."""
     started = time.monotonic()
-    rate = str(min(4_000, max(300, devices // 20)))  # per simulator: 429 bursts at any size
-    faults = [*ERRORS, "--rate-limit", rate]
+    faults = storms(devices)
     with stack(devices, apns=faults, fcm=faults) as run:
         alert_id = run.trigger(ALERT)
         state = run.wait(alert_id)
@@ -185,10 +200,7 @@ def errors_and_throttling(devices: int) -> dict[str, Any]:
         c = state["counts"]
         rejected = sims["rejected"]
         checks = {
-            "every device delivered": c["delivered"] == c["audience"] == devices,
-            "failed == 0": c["failed"] == 0,
-            "simulators agree": sims["accepted"] == c["delivered"],
-            "no duplicates": sims["duplicates"] == 0,
+            **exactly_once(c, sims, devices),
             "5xx were injected": rejected.get("InternalServerError", 0)
             + rejected.get("ServiceUnavailable", 0)
             + rejected.get("INTERNAL", 0)
@@ -212,8 +224,7 @@ def kills_and_broker_restart(devices: int) -> dict[str, Any]:
     """The same faults, a sender SIGKILLed three times and restarted, and RabbitMQ restarted
     once: nothing lost; duplicates bounded by the in-flight window of each kill."""
     started = time.monotonic()
-    rate = str(min(4_000, max(300, devices // 20)))  # per simulator: 429 bursts at any size
-    faults = [*ERRORS, "--rate-limit", rate]
+    faults = storms(devices)
     with stack(devices, apns=faults, fcm=faults, senders={"apns": 2, "fcm": 2}) as run:
         alert_id = run.trigger(ALERT)
         events = []
@@ -257,8 +268,7 @@ def broker_restart(devices: int) -> dict[str, Any]:
     lost and nothing sent twice. Unacked batches are redelivered while their retries are in
     the delay ladder; one lease per batch, whatever the attempt, keeps the copies apart."""
     started = time.monotonic()
-    rate = str(min(4_000, max(300, devices // 20)))
-    faults = [*ERRORS, "--rate-limit", rate]
+    faults = storms(devices)
     with stack(devices, apns=faults, fcm=faults, senders={"apns": 2, "fcm": 2}) as run:
         alert_id = run.trigger(ALERT)
         run.wait_sent(0.45)
@@ -266,12 +276,7 @@ def broker_restart(devices: int) -> dict[str, Any]:
         state = run.wait(alert_id)
         sims = run.sims(alert_id)
         c = state["counts"]
-        checks = {
-            "every device delivered": c["delivered"] == c["audience"] == devices,
-            "failed == 0": c["failed"] == 0,
-            "simulators agree": sims["accepted"] == c["delivered"],
-            "no duplicates": sims["duplicates"] == 0,
-        }
+        checks = exactly_once(c, sims, devices)
         return _verdict("restart", run, alert_id, state, sims, checks, started)
 
 

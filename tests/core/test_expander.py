@@ -24,6 +24,22 @@ def small_shards(settings: Settings) -> Settings:
     return settings.model_copy(update={"shard_size": 1_000, "expander_page_size": 300})
 
 
+@pytest.fixture
+def expander(
+    small_shards: Settings,
+    pool: Pool,
+    progress: Progress,
+    channel: aio_pika.abc.AbstractChannel,
+    cancels: CancelWatch,
+) -> Expander:
+    return Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
+
+
+@pytest.fixture
+def names(small_shards: Settings) -> QueueNames:
+    return QueueNames.for_prefix(small_shards.queue_prefix)
+
+
 async def make_alert(pool: Pool, audience: AudienceFilter | None = None) -> ExpandTask:
     audience = audience or AudienceFilter()
     alert, _ = await alerts.create(
@@ -61,18 +77,16 @@ async def batches(channel: aio_pika.abc.AbstractChannel, names: QueueNames) -> l
 
 
 async def test_every_active_device_lands_in_exactly_one_batch(
-    small_shards: Settings,
+    expander: Expander,
+    names: QueueNames,
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
-    cancels: CancelWatch,
 ) -> None:
     """Shards of 1,000 ids, pages of 300, batches of at most 500 per (provider, app)."""
     async with pool.acquire() as conn:
         await seed_devices(conn, 2_345, apps=["alpha", "beta"])
     await pool.execute("UPDATE devices SET active = false WHERE id % 100 = 0")
-    names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     task = await make_alert(pool)
     shards = await expand_all(expander, channel, names, task)
     assert [(s.lo, s.hi) for s in shards] == [(1, 1001), (1001, 2001), (2001, 2346)]
@@ -97,16 +111,14 @@ async def test_every_active_device_lands_in_exactly_one_batch(
 
 
 async def test_redelivered_shard_recreates_the_same_batches_and_counts_once(
-    small_shards: Settings,
+    expander: Expander,
+    names: QueueNames,
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
-    cancels: CancelWatch,
 ) -> None:
     async with pool.acquire() as conn:
         await seed_devices(conn, 1_800, apps=["alpha", "beta"])
-    names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     task = await make_alert(pool)
     shards = await expand_all(expander, channel, names, task)
     first = {b.batch_id: b for b in await batches(channel, names)}
@@ -125,16 +137,14 @@ async def test_redelivered_shard_recreates_the_same_batches_and_counts_once(
 
 
 async def test_a_plan_of_one_shard_is_expanded_at_once_and_again_the_same_on_redelivery(
-    small_shards: Settings,
+    expander: Expander,
+    names: QueueNames,
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
-    cancels: CancelWatch,
 ) -> None:
     async with pool.acquire() as conn:
         await seed_devices(conn, 900, apps=["alpha"])
-    names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     task = await make_alert(pool)
     runs = []
     for _ in range(2):  # the plan, then the plan redelivered
@@ -148,16 +158,14 @@ async def test_a_plan_of_one_shard_is_expanded_at_once_and_again_the_same_on_red
 
 
 async def test_audience_filter_and_empty_audience_finishes_the_alert(
-    small_shards: Settings,
+    expander: Expander,
+    names: QueueNames,
     pool: Pool,
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
-    cancels: CancelWatch,
 ) -> None:
     async with pool.acquire() as conn:
         await seed_devices(conn, 500, apps=["alpha"])
-    names = QueueNames.for_prefix(small_shards.queue_prefix)
-    expander = Expander(small_shards, pool, progress, Publisher(channel, 5), cancels)
     only_beta = await make_alert(pool, AudienceFilter(apps=["beta"]))
     await expand_all(expander, channel, names, only_beta)
     assert await batches(channel, names) == []

@@ -281,14 +281,20 @@ async def test_an_app_without_credentials_counts_failed(
     assert (await progress.counts(alert.id)).failed == 10
 
 
+@pytest.mark.parametrize("attempt", [0, 1])
 async def test_two_copies_of_a_batch_at_once_send_once(
+    attempt: int,
     pool: Pool,
     progress: Progress,
     make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     """A redelivered copy arriving while the first is still being sent (a broker restart)
-    waits in the delay ladder instead of sending the same pushes again."""
+    waits in the delay ladder instead of sending the same pushes again. So does a copy of
+    its retry (attempt 1): a broker restart can redeliver attempt 0 while attempt 1 is on
+    its way for the same transient devices, so the lease is the batch's, whatever the
+    attempt (measured before: ~250 duplicates per 200,000 pushes in a restart with 10% 5xx
+    answers)."""
     alert, ids = alert_with_devices
     gate = asyncio.Event()
 
@@ -298,33 +304,8 @@ async def test_two_copies_of_a_batch_at_once_send_once(
     first, second = ScriptedProvider(before_each=hold), ScriptedProvider(before_each=hold)
     running = asyncio.create_task(make_sender({"alpha": first}).process(batch_for(alert, ids)))
     await asyncio.sleep(0.1)
-    await make_sender({"alpha": second}).process(batch_for(alert, ids))
-    gate.set()
-    await running
-    assert sorted(first.sent) == ids and second.sent == []
-
-
-async def test_copies_of_a_batch_from_different_attempts_never_send_at_once(
-    pool: Pool,
-    progress: Progress,
-    make_sender: SenderFactory,
-    alert_with_devices: tuple[alerts.Alert, list[int]],
-) -> None:
-    """A broker restart can redeliver attempt 0 of a batch while its retry, attempt 1, is on
-    its way for the same (transient) devices: the lease is the batch's, whatever the
-    attempt, so the later copy waits and then skips what the first delivered (measured
-    before: ~250 duplicates per 200,000 pushes in a restart with 10% 5xx answers)."""
-    alert, ids = alert_with_devices
-    gate = asyncio.Event()
-
-    async def hold(device_id: int) -> None:
-        await gate.wait()
-
-    first, second = ScriptedProvider(before_each=hold), ScriptedProvider(before_each=hold)
-    running = asyncio.create_task(make_sender({"alpha": first}).process(batch_for(alert, ids)))
-    await asyncio.sleep(0.1)
-    retry = msgspec.structs.replace(batch_for(alert, ids), attempt=1)
-    later = asyncio.create_task(make_sender({"alpha": second}).process(retry))
+    copy = msgspec.structs.replace(batch_for(alert, ids), attempt=attempt)
+    later = asyncio.create_task(make_sender({"alpha": second}).process(copy))
     await asyncio.sleep(0.3)
     gate.set()
     await asyncio.gather(running, later)
