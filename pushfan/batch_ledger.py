@@ -31,7 +31,7 @@ from pushfan.push_rate import ACQUIRE_LUA, NOW_LUA, REPORT_LUA, ProviderRateLimi
 
 # KEYS: lease, final bitmap, rate state. ARGV: lease ms, packed ids, pushes to reserve at
 # most, configured rate, burst s, recovery ms. False when the lease is held; else
-# {pending flags, wait ms, rate} (wait and rate empty when nothing was reserved).
+# {pending flags, pushes reserved, wait ms, rate} (wait and rate empty when none were).
 _BEGIN = (
     NOW_LUA
     + IDS_LUA
@@ -41,10 +41,10 @@ _BEGIN = (
 if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return false end
 local flags, open = pending_flags(KEYS[2], unpack_ids(ARGV[2]))
 local take = math.min(open, tonumber(ARGV[3]))
-if take == 0 then return {flags, '', ''} end
+if take == 0 then return {flags, 0, '', ''} end
 local r = rate_acquire(KEYS[3], take, tonumber(ARGV[4]), tonumber(ARGV[5]) * 1000,
                        tonumber(ARGV[6]))
-return {flags, tostring(r[1]), tostring(r[2])}
+return {flags, take, tostring(r[1]), tostring(r[2])}
 """
 )
 
@@ -116,11 +116,11 @@ class BatchLedger:
         )
         if reply is None:
             return None
-        flags, wait_ms, rate = reply
+        flags, reserved, wait_ms, rate = reply
         pending = unpack_flags(flags)
-        if not wait_ms:
+        if not reserved:
             return Begun(pending, 0, 0.0, None)
-        return Begun(pending, min(take, sum(pending)), float(wait_ms) / 1000, float(rate))
+        return Begun(pending, int(reserved), float(wait_ms) / 1000, float(rate))
 
     async def end(
         self,

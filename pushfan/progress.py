@@ -13,7 +13,8 @@ Keys (all under the configured prefix, all expiring after `progress_ttl_s`):
   counted once.
 - `alert:<id>:published`  set once the alert's expansion message is confirmed by the broker,
   so a retried trigger republishes only what was never queued.
-- `lease:<batch id>`  held while one worker sends that batch, any attempt (see `claim`).
+- `lease:<batch id>`  held while one worker sends that batch, any attempt (taken and
+  released by pushfan.batch_ledger).
 """
 
 from __future__ import annotations
@@ -103,16 +104,6 @@ local sizes = {}
 for k = 1, 5 do sizes[k] = tonumber(ARGV[2 + k]) end
 return record_outcomes(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), sizes,
                        unpack_ids(ARGV[8]))
-"""
-)
-
-# KEYS: lease, final bitmap. ARGV: lease ms, packed ids. False when the lease is taken.
-_CLAIM = (
-    IDS_LUA
-    + PENDING_LUA
-    + """
-if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return false end
-return (pending_flags(KEYS[2], unpack_ids(ARGV[2])))
 """
 )
 
@@ -210,7 +201,6 @@ class Progress:
         self._prefix = prefix
         self._ttl = ttl_s
         self._record = redis.register_script(_RECORD)
-        self._claim = redis.register_script(_CLAIM)
         self._pending = redis.register_script(_PENDING)
         self._shard_done = redis.register_script(_SHARD_DONE)
         self._plan = redis.register_script(_PLAN)
@@ -241,18 +231,6 @@ class Progress:
             return []
         flags = await self._pending(keys=[self.final_key(alert_id)], args=[pack_ids(device_ids)])
         return unpack_flags(flags)
-
-    async def claim(
-        self, alert_id: str, lease: str, lease_s: float, device_ids: list[int]
-    ) -> list[bool] | None:
-        """Take the lease on one delivery of a batch and read its pending flags, in one round
-        trip. None when another worker holds the lease: two copies of a batch (a redelivery
-        after a broker restart while the first is still being sent) must not both send."""
-        flags = await self._claim(
-            keys=[self.lease_key(lease), self.final_key(alert_id)],
-            args=[int(lease_s * 1000), pack_ids(device_ids)],
-        )
-        return None if flags is None else unpack_flags(flags)
 
     async def mark_published(self, alert_id: str) -> None:
         await self._redis.set(self._key(alert_id, ":published"), 1, ex=self._ttl)
