@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 import aio_pika
-import asyncpg
 import httpx
 import redis
 
@@ -43,23 +42,16 @@ async def _prepare(settings: Settings, devices: int, ios_fraction: float, apps: 
         await topology.delete_all(await connection.channel(), settings)
     await db.drop_schema(settings)
     await db.migrate(settings)
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
+    conn = await db.connect(settings)
     try:
         started = time.monotonic()
         await seed_devices(
             conn, devices, ios_fraction=ios_fraction, apps=apps, progress=print_progress
         )
         _say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
+        _key, plaintext = await apikeys.create(conn, "demo", ["alerts:send"])
     finally:
         await conn.close()
-    pool = await db.create_pool(settings, min_size=1, max_size=1)
-    try:
-        _key, plaintext = await apikeys.create(pool, "demo", ["alerts:send"])
-    finally:
-        await pool.close()
     return plaintext
 
 

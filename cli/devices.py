@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
-
+from pushfan import db
 from pushfan.seed import print_progress, seed_devices
 from pushfan.settings import Settings
 
@@ -15,10 +14,7 @@ def seed(settings: Settings, count: int, ios_fraction: float, apps: list[str] | 
     apps = apps or settings.app_names or ["demo"]
 
     async def go() -> int:
-        conn = await asyncpg.connect(
-            settings.database_url.get_secret_value(),
-            server_settings={"search_path": settings.database_schema},
-        )
+        conn = await db.connect(settings)
         try:
             return await seed_devices(
                 conn, count, ios_fraction=ios_fraction, apps=apps, progress=print_progress

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-import asyncpg
 import redis
 
 from cli.stack import SERVICES, CpuMeter, Stack
@@ -94,23 +93,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def prepare(settings: Settings, devices: int, few: int, tag: str) -> tuple[str, int, int]:
     """Fresh schema, seeded devices (`few` of them tagged), a key; returns key and id range."""
     await db.migrate(settings)
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
+    conn = await db.connect(settings)
     try:
         await seed_devices(conn, devices, apps=["demo"])
         lo, hi = await conn.fetchrow("SELECT min(id), max(id) FROM devices")
         await conn.execute(
             "UPDATE devices SET tags = tags || $1::text[] WHERE id < $2", [tag], lo + few
         )
+        _, key = await apikeys.create(conn, "loadtest", SCOPES)
     finally:
         await conn.close()
-    pool = await db.create_pool(settings, min_size=1, max_size=1)
-    try:
-        _, key = await apikeys.create(pool, "loadtest", SCOPES)
-    finally:
-        await pool.close()
     return key, int(lo), int(hi)
 
 

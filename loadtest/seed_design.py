@@ -19,11 +19,10 @@ import logging
 import time
 
 import aio_pika
-import asyncpg
 import msgspec
 import uvloop
 
-from pushfan import registry
+from pushfan import db, registry
 from pushfan.messages import Notification
 from pushfan.settings import Settings
 from workers.providers.build import build_providers
@@ -62,10 +61,7 @@ async def publish(settings: Settings, alert_id: str) -> None:
         await channel.declare_queue(queue_name(settings, provider), durable=True)
     note = notification(alert_id)
     encode = msgspec.json.Encoder().encode
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
+    conn = await db.connect(settings)
     pending: set[asyncio.Future[object]] = set()
     sent = 0
     try:

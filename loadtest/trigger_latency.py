@@ -17,7 +17,6 @@ import statistics
 import time
 from typing import Any
 
-import asyncpg
 import httpx
 
 from cli.stack import Stack
@@ -29,20 +28,13 @@ from pushfan.settings import Settings
 async def prepare(settings: Settings, big: int, small: int) -> str:
     await db.drop_schema(settings)
     await db.migrate(settings)
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.database_schema},
-    )
+    conn = await db.connect(settings)
     try:
         await seed_devices(conn, big, apps=["big"], progress=print_progress)
         await seed_devices(conn, small, apps=["small"])
+        _, plaintext = await apikeys.create(conn, "latency", ["alerts:send"])
     finally:
         await conn.close()
-    pool = await db.create_pool(settings, min_size=1, max_size=1)
-    try:
-        _, plaintext = await apikeys.create(pool, "latency", ["alerts:send"])
-    finally:
-        await pool.close()
     return plaintext
 
 

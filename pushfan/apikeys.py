@@ -45,7 +45,9 @@ def _from_row(row: asyncpg.Record) -> ApiKey:
     )
 
 
-async def create(pool: asyncpg.Pool, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+async def create(
+    pool: asyncpg.Pool | asyncpg.Connection, name: str, scopes: list[str]
+) -> tuple[ApiKey, str]:
     """Store a new key; returns it with the plaintext, which is never stored or shown again."""
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:

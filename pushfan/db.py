@@ -12,7 +12,7 @@ from pushfan.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pool", "create_pool", "drop_schema", "migrate"]
+__all__ = ["Pool", "connect", "create_pool", "drop_schema", "migrate"]
 
 
 class _PoolConnection(asyncpg.Connection):
@@ -48,6 +48,14 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+async def connect(settings: Settings) -> asyncpg.Connection:
+    """One connection bound to the configured schema, for scripts that seed and set up."""
+    return await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
 
 
 def _migration_files() -> list[tuple[str, str]]:
