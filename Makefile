@@ -8,10 +8,10 @@ PYTEST_ARGS ?=
 
 .PHONY: install services format lint typecheck test test-fast demo bench bench-simulators trigger-latency loadtest clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml loadtest/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev]" -e ./loadtest
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,15 +20,17 @@ install: $(STAMP)
 
 # RabbitMQ, Redis and PostgreSQL: checked, started if installed but stopped, else explained.
 services:
-	python3 -m cli.services
+	python3 -m loadtest.services
 
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# ruff (style, bugs, McCabe complexity) and import-linter (the layers in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import Res
+from pushfan.api.deps import Res
 from pushfan.sessions import Session
 
 SESSION_COOKIE = "pushfan_session"

@@ -14,10 +14,10 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.admin import AdminHeaders
-from api.deps import Resources
-from api.routes import admin_api, admin_pages, alerts, devices, health, notifications
 from pushfan import db, metrics, topology
+from pushfan.api.admin import AdminHeaders
+from pushfan.api.deps import Resources
+from pushfan.api.routes import admin_api, admin_pages, alerts, devices, health, notifications
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
 from pushfan.ratelimit import RateLimiter

@@ -40,7 +40,8 @@ import uvloop
 
 from loadtest.bench_simulators import cpu_seconds, free_port, pinning
 from loadtest.credentials import ApnsCredentials, write_apns_key
-from workers.providers.http2_client import TransportConfig, TransportKind, build_transport
+from pushfan.workers.providers.build import build_transport
+from pushfan.workers.providers.http2_client import TransportConfig, TransportKind
 
 TOPIC = "com.example.bench"
 BODY = b'{"aps":{"alert":{"title":"Bench","body":"client benchmark push"},"sound":"default"}}'
@@ -160,8 +161,8 @@ async def make_client(
     if name == "aioapns":
         from aioapns import APNs, NotificationRequest, PushType
 
-        from workers.providers.apns_aioapns import _protocol_for
-        from workers.providers.tls import client_context
+        from pushfan.workers.providers.apns_aioapns import _protocol_for
+        from pushfan.workers.providers.tls import client_context
 
         apns = APNs(
             key=creds.key_file.read_text(),

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from cli.stack import Stack
+from loadtest.stack import Stack
 from pushfan.settings import Settings
 
 # Fast retries so a scenario at test size finishes in seconds; the ladder is the same.

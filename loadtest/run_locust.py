@@ -32,7 +32,7 @@ from typing import Any
 import aio_pika
 import redis
 
-from cli.stack import SERVICES, CpuMeter, Stack
+from loadtest.stack import SERVICES, CpuMeter, Stack
 from pushfan import apikeys, db, topology
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings

@@ -25,7 +25,7 @@ import uvloop
 from pushfan import db, registry
 from pushfan.messages import Notification
 from pushfan.settings import Settings
-from workers.providers.build import build_providers
+from pushfan.workers.providers.build import build_providers
 
 log = logging.getLogger(__name__)
 PUBLISH_WINDOW = 500  # unconfirmed publishes at once

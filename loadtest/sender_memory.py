@@ -18,7 +18,7 @@ import time
 
 import aio_pika
 
-from cli.stack import Stack, peak_rss_mb
+from loadtest.stack import Stack, peak_rss_mb
 from pushfan import topology
 from pushfan.messages import Notification, SendBatch, encode
 from pushfan.seed import fcm_token

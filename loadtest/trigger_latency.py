@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from cli.stack import Stack
+from loadtest.stack import Stack
 from pushfan import apikeys, db
 from pushfan.seed import print_progress, seed_devices
 from pushfan.settings import Settings

@@ -26,9 +26,9 @@ from pushfan.progress import Counts, Progress
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
-from workers.batching import Batcher
-from workers.runner import Poison
-from workers.targets import expand_targets
+from pushfan.workers.batching import Batcher
+from pushfan.workers.runner import Poison
+from pushfan.workers.targets import expand_targets
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from pushfan.progress import Progress
 from pushfan.publisher import Publisher
 from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import Settings
-from workers.expander import Expander
-from workers.feedback import Feedback
-from workers.providers.build import build_providers
-from workers.runner import Runner
-from workers.sender import Sender
+from pushfan.workers.expander import Expander
+from pushfan.workers.feedback import Feedback
+from pushfan.workers.providers.build import build_providers
+from pushfan.workers.runner import Runner
+from pushfan.workers.sender import Sender
 
 log = logging.getLogger(__name__)
 

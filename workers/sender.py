@@ -37,8 +37,8 @@ from pushfan.publisher import Publisher
 from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
-from workers.providers.base import Provider, SendResult
-from workers.runner import Poison
+from pushfan.workers.providers.base import Provider, SendResult
+from pushfan.workers.runner import Poison
 
 log = logging.getLogger(__name__)
 

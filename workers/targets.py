@@ -17,10 +17,10 @@ import asyncpg
 from pushfan import metrics, registry
 from pushfan.messages import ExpandTask, TargetSpec
 from pushfan.progress import Counts
-from workers.batching import Batcher
+from pushfan.workers.batching import Batcher
 
 if TYPE_CHECKING:
-    from workers.expander import Expander
+    from pushfan.workers.expander import Expander
 
 T = TypeVar("T")
 SHARD = 0

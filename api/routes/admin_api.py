@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, ValidationError
 
-from api.admin import AdminSession, CsrfSession
-from api.deps import Res
-from api.models import AlertCreate, AlertOut, AudienceIn
-from api.routes import alerts as alert_routes
-from api.routes.admin_pages import HISTORY
-from api.routes.alerts import current, submit
 from pushfan import alerts, registry
+from pushfan.api.admin import AdminSession, CsrfSession
+from pushfan.api.deps import Res
+from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
+from pushfan.api.routes import alerts as alert_routes
+from pushfan.api.routes.admin_pages import HISTORY
+from pushfan.api.routes.alerts import current, submit
 from pushfan.messages import AudienceFilter
 
 router = APIRouter(prefix="/admin/api", include_in_schema=False)

@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.admin import (
+from pushfan import admins, alerts
+from pushfan.api.admin import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     CsrfSession,
@@ -18,8 +19,7 @@ from api.admin import (
     set_cookie,
     templates,
 )
-from api.deps import Res
-from pushfan import admins, alerts
+from pushfan.api.deps import Res
 from pushfan.sessions import Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

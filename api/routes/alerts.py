@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
-from api.deps import Res, Resources, require, require_trigger
-from api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut, Counts
 from pushfan import alerts, cancellation, trigger
+from pushfan.api.deps import Res, Resources, require, require_trigger
+from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut, Counts
 from pushfan.apikeys import ApiKey
 from pushfan.progress import Counts as LiveCounts
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
-from api.deps import Res, require
-from api.models import INVALID, NOT_FOUND, DeviceOut, DeviceRegistration
 from pushfan import registry
+from pushfan.api.deps import Res, require
+from pushfan.api.models import INVALID, NOT_FOUND, DeviceOut, DeviceRegistration
 from pushfan.apikeys import ApiKey
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=INVALID)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import Res, require
+from pushfan.api.deps import Res, require
 
 router = APIRouter(tags=["health"])
 

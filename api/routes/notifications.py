@@ -11,11 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
-from api.deps import Res, require, require_trigger
-from api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
-from api.routes.alerts import TRIGGER_RESPONSES, IdempotencyKey, alert_out, current, submit
-from api.routes.devices import TOKEN_FORMATS
 from pushfan import alerts
+from pushfan.api.deps import Res, require, require_trigger
+from pushfan.api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
+from pushfan.api.routes.alerts import TRIGGER_RESPONSES, IdempotencyKey, alert_out, current, submit
+from pushfan.api.routes.devices import TOKEN_FORMATS
 from pushfan.apikeys import ApiKey
 from pushfan.messages import TokenTarget
 

@@ -12,8 +12,8 @@ import aio_pika
 import httpx
 import pytest
 
-from api.app import create_app
 from pushfan import admins, apikeys
+from pushfan.api.app import create_app
 from pushfan.db import Pool
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames

@@ -15,8 +15,8 @@ import httpx
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 
-from api.app import create_app
 from pushfan import apikeys
+from pushfan.api.app import create_app
 from pushfan.apikeys import SCOPES
 from pushfan.db import Pool
 from pushfan.settings import Settings

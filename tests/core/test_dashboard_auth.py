@@ -5,8 +5,8 @@ from __future__ import annotations
 import aio_pika
 import httpx
 
-from api.app import create_app
 from pushfan import admins
+from pushfan.api.app import create_app
 from pushfan.db import Pool
 from pushfan.settings import Settings
 from tests.core.api_fixtures import (

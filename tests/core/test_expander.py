@@ -16,7 +16,7 @@ from pushfan.publisher import Publisher
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
-from workers.expander import Expander
+from pushfan.workers.expander import Expander
 
 
 @pytest.fixture

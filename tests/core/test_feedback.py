@@ -14,7 +14,7 @@ from pushfan.messages import InvalidTokens, decode_invalid
 from pushfan.publisher import Publisher
 from pushfan.settings import AppConfig, Settings
 from pushfan.topology import QueueNames
-from workers.feedback import Feedback
+from pushfan.workers.feedback import Feedback
 
 REPORT = InvalidTokens("alpha", "apns", "a:0:apns:alpha:0", [3, 7], ["aa" * 32, "bb" * 32])
 

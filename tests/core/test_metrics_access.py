@@ -9,8 +9,8 @@ import aio_pika
 import httpx
 import pytest
 
-from api.app import create_app
-from cli.stack import free_port
+from loadtest.stack import free_port
+from pushfan.api.app import create_app
 from pushfan.db import Pool
 from pushfan.settings import Settings
 from tests.core.api_fixtures import api, bearer

@@ -23,9 +23,9 @@ from pushfan.publisher import Publisher
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from pushfan.workers.expander import Expander
+from pushfan.workers.targets import expand_targets, resolve
 from tests.core.api_fixtures import api, bearer, queued
-from workers.expander import Expander
-from workers.targets import expand_targets, resolve
 
 __all__ = ["api"]
 PUSH = {"title": "Your order shipped", "body": "Arrives Tuesday"}

@@ -21,9 +21,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from cli.stack import free_port
+from loadtest.stack import free_port
 from pushfan import apikeys, db
+from pushfan.api.app import create_app
 from pushfan.settings import AppConfig, Settings
 
 EXAMPLES = 25  # per operation: bounded so `make test` stays quick

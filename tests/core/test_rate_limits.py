@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from api.app import create_app
+from pushfan.api.app import create_app
 from pushfan.db import Pool
 from pushfan.ratelimit import RateLimiter
 from pushfan.settings import Settings

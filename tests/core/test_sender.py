@@ -23,8 +23,8 @@ from pushfan.push_rate import ProviderRateLimiter
 from pushfan.seed import seed_devices
 from pushfan.settings import AppConfig, Settings
 from pushfan.topology import QueueNames
-from workers.providers.base import SendResult, StopCheck, never
-from workers.sender import Sender
+from pushfan.workers.providers.base import SendResult, StopCheck, never
+from pushfan.workers.sender import Sender
 
 
 class ScriptedProvider:

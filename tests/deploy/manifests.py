@@ -218,7 +218,7 @@ def is_pushfan_command(args: list[str]) -> bool:
             kept.append(a)
     if not any(re.fullmatch(pattern, shlex.join(kept)) for pattern in PUSHFAN_COMMANDS):
         return False
-    from cli.main import build_parser
+    from pushfan.cli.main import build_parser
 
     try:
         parsed = build_parser().parse_args(args)

@@ -18,10 +18,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cli.main import build_parser
 from loadtest.simulators.apns_auth import AuthKey
 from loadtest.simulators.cli import build_parser as simulator_parser
 from loadtest.simulators.oauth import ServiceAccount
+from pushfan.cli.main import build_parser
 from pushfan.settings import Settings
 from tests.deploy import manifests
 from tests.deploy.conftest import SettingsFromEnv

@@ -359,7 +359,7 @@ def test_provider_credential_files_are_mounted_where_apps_point() -> None:
 
 def test_api_probe_paths_are_routes_of_the_api() -> None:
     """The API Deployment's probe paths and metrics path are routes the API serves."""
-    from api.routes import health
+    from pushfan.api.routes import health
 
     paths = {getattr(route, "path", None) for route in health.router.routes}
     deployment = manifests.one(manifests.build("production"), "Deployment", "pushfan-api")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from loadtest.stack import Stack
 
 pytestmark = pytest.mark.e2e
 DEVICES = 3_000
@@ -96,7 +96,7 @@ def test_targeting_one_app_and_platform(stack: tuple[Stack, dict[str, str]]) -> 
 def test_demo_command_reports_an_exact_delivery() -> None:
     """The README's main command, at a small size: its JSON line says it all added up."""
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "demo", "--devices", "2000", "--json"],
+        [sys.executable, "-m", "pushfan.cli.main", "demo", "--devices", "2000", "--json"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from cli.stack import Stack
+from loadtest.stack import Stack
 from pushfan import admins, apikeys, db
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings

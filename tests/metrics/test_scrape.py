@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.stack import Stack, free_port
+from loadtest.stack import Stack, free_port
 from pushfan import metrics
 
 pytestmark = pytest.mark.e2e

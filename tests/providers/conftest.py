@@ -11,6 +11,8 @@ import pytest
 
 from loadtest.credentials import ApnsCredentials, FcmCredentials, write_service_account
 from pushfan.settings import AppConfig, Settings
+from pushfan.workers.providers.base import Provider
+from pushfan.workers.providers.build import Providers, build_providers
 from tests.simulators.conftest import (
     Simulator,
     apns_argv,
@@ -20,8 +22,6 @@ from tests.simulators.conftest import (
     stop,
     workdir,  # fixture
 )
-from workers.providers.base import Provider
-from workers.providers.build import Providers, build_providers
 
 TRANSPORTS = ["reqwest", "curl"]
 

@@ -14,10 +14,10 @@ from loadtest.credentials import ApnsCredentials, write_apns_key
 from loadtest.simulators.faults import is_dead
 from pushfan.messages import Notification
 from pushfan.settings import Settings
+from pushfan.workers.providers.apns_fast import APNS_ID_NAMESPACE, apns_id_prefix
+from pushfan.workers.providers.fanout import stable_uuid_hex
 from tests.providers.conftest import apns_argv, app_config
 from tests.simulators.conftest import Simulator
-from workers.providers.apns_fast import APNS_ID_NAMESPACE, apns_id_prefix
-from workers.providers.fanout import stable_uuid_hex
 
 Factory = Callable[..., Any]
 

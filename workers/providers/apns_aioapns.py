@@ -20,9 +20,9 @@ from aioapns.connection import APNsProductionClientProtocol
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import Outcome, classify_apns
-from workers.providers.tls import client_context
+from pushfan.workers.providers.base import SendResult, StopCheck, never
+from pushfan.workers.providers.errors import Outcome, classify_apns
+from pushfan.workers.providers.tls import client_context
 
 log = logging.getLogger(__name__)
 

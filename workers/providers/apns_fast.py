@@ -20,10 +20,10 @@ import orjson
 from pushfan import payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import classify_apns, parse_retry_after
-from workers.providers.fanout import lanes_per_batch, send_all, stable_uuid_hex
-from workers.providers.http2_client import Answer, Transport
+from pushfan.workers.providers.base import SendResult, StopCheck, never
+from pushfan.workers.providers.errors import classify_apns, parse_retry_after
+from pushfan.workers.providers.fanout import lanes_per_batch, send_all, stable_uuid_hex
+from pushfan.workers.providers.http2_client import Answer, Transport
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pushfan.messages import Notification
-from workers.providers.errors import Outcome
+from pushfan.workers.providers.errors import Outcome
 
 
 @dataclass

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from pushfan.settings import Settings
-from workers.providers.base import Provider
-from workers.providers.http2_client import Transport, TransportConfig, build_transport
-from workers.providers.tls import client_context
+from pushfan.workers.providers.base import Provider
+from pushfan.workers.providers.http2_client import Transport, TransportConfig, TransportKind
+from pushfan.workers.providers.tls import client_context
 
 
 @dataclass
@@ -45,8 +45,8 @@ def build_providers(settings: Settings, provider: str) -> Providers:
 
 
 def _fast(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
-    from workers.providers.apns_fast import FastApnsProvider
-    from workers.providers.fcm_fast import FastFcmProvider
+    from pushfan.workers.providers.apns_fast import FastApnsProvider
+    from pushfan.workers.providers.fcm_fast import FastFcmProvider
 
     base_url = settings.apns_base_url if provider == "apns" else settings.fcm_base_url
     # One transport per provider host, shared by every app: the apps' pushes multiplex on
@@ -68,19 +68,17 @@ def _fast(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> 
             if app.has_apns
         }
         return Providers(apns, _transports=[transport])
-    # OAuth token calls are rare (one an hour per app): httpx is fine for them.
-    token_client = httpx.AsyncClient(http2=True, verify=client_context(settings.ca_file))
     fcm: dict[str, Provider] = {
-        app.name: FastFcmProvider(settings, app, transport, token_client, concurrency)
+        app.name: FastFcmProvider(settings, app, transport, concurrency)
         for app in settings.apps
         if app.has_fcm
     }
-    return Providers(fcm, [token_client], [transport])
+    return Providers(fcm, _transports=[transport])
 
 
 def _original(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
-    from workers.providers.apns_aioapns import AioapnsProvider
-    from workers.providers.fcm_httpx import HttpxFcmProvider
+    from pushfan.workers.providers.apns_aioapns import AioapnsProvider
+    from pushfan.workers.providers.fcm_httpx import HttpxFcmProvider
 
     if provider == "apns":
         return Providers(
@@ -103,3 +101,15 @@ def _original(settings: Settings, provider: str, concurrency: asyncio.Semaphore)
         },
         [client],
     )
+
+
+def build_transport(kind: TransportKind, config: TransportConfig) -> Transport:
+    if kind == "curl":
+        from pushfan.workers.providers.curl_transport import CurlTransport
+
+        return CurlTransport(config)
+    if kind == "reqwest":
+        from pushfan.workers.providers.reqwest_transport import ReqwestTransport
+
+        return ReqwestTransport(config)
+    raise ValueError(f"unknown transport {kind!r}")

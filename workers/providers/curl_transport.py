@@ -20,7 +20,7 @@ from typing import Any
 
 import pycurl
 
-from workers.providers.http2_client import Answer, TransportConfig, TransportError
+from pushfan.workers.providers.http2_client import Answer, TransportConfig, TransportError
 
 _VERSIONS = {
     pycurl.CURL_HTTP_VERSION_1_0: 1,

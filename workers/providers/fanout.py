@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pushfan import metrics
-from workers.providers.base import SendResult, StopCheck
-from workers.providers.http2_client import Answer, TransportError
+from pushfan.workers.providers.base import SendResult, StopCheck
+from pushfan.workers.providers.http2_client import Answer, TransportError
 
 
 def lanes_per_batch(concurrency: int, prefetch: int) -> int:

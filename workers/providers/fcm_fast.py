@@ -2,25 +2,25 @@
 
 Per batch: the body halves (payloads.fcm_body_parts: android.collapse_key and ttl included)
 and the headers are built once; per push only the token is spliced into the body. The OAuth
-token comes from fcm_oauth.AccessTokenSource, whose rare calls go through httpx.
+token comes from fcm_oauth.AccessTokenSource, whose rare calls reuse this
+transport when the token endpoint shares its origin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable
-
-import httpx
 
 from pushfan import payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import classify_fcm, parse_retry_after
-from workers.providers.fanout import lanes_per_batch, send_all
-from workers.providers.fcm_httpx import error_code
-from workers.providers.fcm_oauth import AccessTokenSource
-from workers.providers.http2_client import Answer, Transport
+from pushfan.workers.providers.base import SendResult, StopCheck, never
+from pushfan.workers.providers.errors import classify_fcm, parse_retry_after
+from pushfan.workers.providers.fanout import lanes_per_batch, send_all
+from pushfan.workers.providers.fcm_httpx import error_code
+from pushfan.workers.providers.fcm_oauth import AccessTokenSource, form_poster
+from pushfan.workers.providers.http2_client import Answer, Transport
 
 
 class FastFcmProvider:
@@ -31,14 +31,18 @@ class FastFcmProvider:
         settings: Settings,
         app: AppConfig,
         transport: Transport,
-        token_client: httpx.AsyncClient,
         concurrency: asyncio.Semaphore,
     ) -> None:
         self._transport = transport
         self._concurrency = concurrency
         self._path = f"/v1/projects/{app.fcm_project_id}/messages:send"
         self._tokens = AccessTokenSource(
-            app.fcm_service_account_json(), token_client, settings.fcm_token_url
+            app.fcm_service_account_json(), None, settings.fcm_token_url
+        )
+        ca = settings.ca_file
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self._tokens.use(
+            form_poster(self._tokens.token_url, settings.fcm_base_url, transport, verify)
         )
         self._lanes = lanes_per_batch(settings.sender_concurrency, settings.sender_prefetch)
 

@@ -11,9 +11,9 @@ import orjson
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.settings import AppConfig, Settings
-from workers.providers.base import SendResult, StopCheck, never
-from workers.providers.errors import Outcome, classify_fcm, parse_retry_after
-from workers.providers.fcm_oauth import AccessTokenSource
+from pushfan.workers.providers.base import SendResult, StopCheck, never
+from pushfan.workers.providers.errors import Outcome, classify_fcm, parse_retry_after
+from pushfan.workers.providers.fcm_oauth import AccessTokenSource, httpx_form_poster
 
 
 def error_code(body: bytes) -> str | None:
@@ -47,7 +47,7 @@ class HttpxFcmProvider:
             f"{settings.fcm_base_url.rstrip('/')}/v1/projects/{app.fcm_project_id}/messages:send"
         )
         self._tokens = AccessTokenSource(
-            app.fcm_service_account_json(), client, settings.fcm_token_url
+            app.fcm_service_account_json(), httpx_form_poster(client), settings.fcm_token_url
         )
         self._timeout = settings.push_timeout_s
 

@@ -55,15 +55,3 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-def build_transport(kind: TransportKind, config: TransportConfig) -> Transport:
-    if kind == "curl":
-        from workers.providers.curl_transport import CurlTransport
-
-        return CurlTransport(config)
-    if kind == "reqwest":
-        from workers.providers.reqwest_transport import ReqwestTransport
-
-        return ReqwestTransport(config)
-    raise ValueError(f"unknown transport {kind!r}")

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from pyreqwest.client import ClientBuilder
 
-from workers.providers.http2_client import Answer, TransportConfig, TransportError
+from pushfan.workers.providers.http2_client import Answer, TransportConfig, TransportError
 
 
 class ReqwestTransport:

@@ -257,7 +257,7 @@ class Stack:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = log_path.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
+            [sys.executable, "-m", "pushfan.cli.main", *args],
             env={**self.env, **(env or {})},
             stdout=log_file,
             stderr=subprocess.STDOUT,

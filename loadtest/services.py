@@ -95,7 +95,7 @@ def ensure_services(timeout_s: float = 60.0, log: Callable[[str], object] = prin
 
 
 if __name__ == "__main__":
-    # `python3 -m cli.services`: usable before the project is installed (stdlib only).
+    # `python3 -m loadtest.services`: usable before the project is installed (stdlib only).
     import sys
 
     found = ensure_services()

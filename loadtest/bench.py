@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from cli.demo import _clean_redis, _follow, _prepare, _say
-from cli.services import ensure_services
-from cli.stack import SERVICES, Child, CpuMeter, Stack, cpu_seconds
+from loadtest.demo import clean_redis, follow_alert, prepare_demo, say
+from loadtest.services import ensure_services
+from loadtest.stack import SERVICES, Child, CpuMeter, Stack, cpu_seconds
 from pushfan import db
 from pushfan.settings import Settings
 
@@ -96,9 +96,9 @@ def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, A
     stack = Stack.create(name, extra_env={"PUSHFAN_HTTP_CLIENT": client})
     settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     try:
-        _say(f"[{variant}] seeding {devices:,} devices")
-        _clean_redis(settings)
-        key = asyncio.run(_prepare(settings, devices, 0.5, stack.apps))
+        say(f"[{variant}] seeding {devices:,} devices")
+        clean_redis(settings)
+        key = asyncio.run(prepare_demo(settings, devices, 0.5, stack.apps))
         stack.start_simulators(dead_fraction=dead_fraction)
         sims = [c for c in stack.children if c.name.startswith("sim-")]
         if variant == "seed":
@@ -123,7 +123,7 @@ def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, A
         trigger_ms = (time.monotonic() - started) * 1000
         response.raise_for_status()
         alert_id = response.json()["id"]
-        state = _follow(http, stack, alert_id, headers, devices, started)
+        state = follow_alert(http, stack, alert_id, headers, devices, started)
         meter.stop()
         counts = state["counts"]
         return _summary(
@@ -284,10 +284,10 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    problems = ensure_services(log=_say)
+    problems = ensure_services(log=say)
     if problems:
         for problem in problems:
-            _say(f"  ! {problem}")
+            say(f"  ! {problem}")
         return 1
     baseline = min(args.devices, args.baseline_devices)
     plan = [("pushfan", args.devices)]
@@ -304,9 +304,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     png = ARTIFACTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.png"
     _plot(results, png)
-    _say("\n" + _table(results))
+    say("\n" + _table(results))
     if baseline < args.devices and not args.skip_baselines:
-        _say(f"baselines ran at {baseline:,} devices (rates compare; totals do not)")
+        say(f"baselines ran at {baseline:,} devices (rates compare; totals do not)")
     summary = {
         "devices": args.devices,
         "baseline_devices": baseline,
@@ -327,7 +327,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "png": str(png),
         "variants": [{k: v for k, v in r.items() if k != "per_second"} for r in results],
     }
-    _say(
+    say(
         f"ratios: {summary['vs_seed_design']}x seed design, "
         f"{summary['vs_original_clients']}x original clients; chart {png}"
     )

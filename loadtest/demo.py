@@ -20,8 +20,8 @@ import aio_pika
 import httpx
 import redis
 
-from cli.services import ensure_services
-from cli.stack import Stack, peak_rss_mb
+from loadtest.services import ensure_services
+from loadtest.stack import Stack, peak_rss_mb
 from pushfan import apikeys, db, topology
 from pushfan.seed import print_progress, seed_devices
 from pushfan.settings import Settings
@@ -30,11 +30,13 @@ DEMO_NAME = "pushfan_demo"
 FINAL_OUTCOMES = ("delivered", "invalid", "failed", "expired", "cancelled")
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _prepare(settings: Settings, devices: int, ios_fraction: float, apps: list[str]) -> str:
+async def prepare_demo(
+    settings: Settings, devices: int, ios_fraction: float, apps: list[str]
+) -> str:
     """Fresh schema and queues, seeded devices, and an API key for the trigger; returns the
     key."""
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
@@ -48,7 +50,7 @@ async def _prepare(settings: Settings, devices: int, ios_fraction: float, apps: 
         await seed_devices(
             conn, devices, ios_fraction=ios_fraction, apps=apps, progress=print_progress
         )
-        _say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
+        say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
         _key, plaintext = await apikeys.create(conn, "demo", ["alerts:send"])
     finally:
         await conn.close()
@@ -63,7 +65,7 @@ def _bar(done: int, total: int, rate: float) -> str:
     )
 
 
-def _clean_redis(settings: Settings) -> None:
+def clean_redis(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
     for key in client.scan_iter(f"{settings.redis_prefix}*", count=1000):
         client.delete(key)
@@ -72,11 +74,11 @@ def _clean_redis(settings: Settings) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    _say("pushfan demo: checking services")
-    problems = ensure_services(log=_say)
+    say("pushfan demo: checking services")
+    problems = ensure_services(log=say)
     if problems:
         for problem in problems:
-            _say(f"  ! {problem}")
+            say(f"  ! {problem}")
         return 1
     stack = Stack.create(DEMO_NAME)
     # Children read these; this process builds the same settings to prepare the data.
@@ -86,15 +88,15 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         return _run(stack, settings, args)
     finally:
-        _say("  stopping simulators, API and workers")
+        say("  stopping simulators, API and workers")
         stack.stop()
 
 
 def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
-    _say(f"  migrating schema {DEMO_NAME} and seeding {args.devices:,} devices")
-    _clean_redis(settings)
-    key = asyncio.run(_prepare(settings, args.devices, args.ios_fraction, stack.apps))
-    _say("  starting APNs and FCM simulators, API and workers")
+    say(f"  migrating schema {DEMO_NAME} and seeding {args.devices:,} devices")
+    clean_redis(settings)
+    key = asyncio.run(prepare_demo(settings, args.devices, args.ios_fraction, stack.apps))
+    say("  starting APNs and FCM simulators, API and workers")
     stack.start_simulators(dead_fraction=args.dead_fraction)
     api = stack.start_api()
     workers = stack.start_workers(args.senders)
@@ -112,11 +114,11 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     response = client.post("/v1/alerts", json=alert, headers=headers)
     trigger_ms = (time.monotonic() - started) * 1000
     if response.status_code != 202:
-        _say(f"  ! trigger answered {response.status_code}: {response.text}")
+        say(f"  ! trigger answered {response.status_code}: {response.text}")
         return 1
     alert_id = response.json()["id"]
-    _say(f"  alert {alert_id} accepted in {trigger_ms:.1f} ms")
-    state = _follow(client, stack, alert_id, headers, args.devices, started)
+    say(f"  alert {alert_id} accepted in {trigger_ms:.1f} ms")
+    state = follow_alert(client, stack, alert_id, headers, args.devices, started)
     seconds = time.monotonic() - started
     counts = state["counts"]
     apns = stack.sim_stats("apns", alert_id)
@@ -158,7 +160,7 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _follow(
+def follow_alert(
     client: httpx.Client,
     stack: Stack,
     alert_id: str,
@@ -172,7 +174,7 @@ def _follow(
     while time.monotonic() < deadline:
         response = client.get(f"/v1/alerts/{alert_id}", headers=headers)
         if response.status_code != 200:  # a blip of the API must not end the demo
-            _say(f"\n  ! status poll answered {response.status_code}; retrying")
+            say(f"\n  ! status poll answered {response.status_code}; retrying")
             time.sleep(1)
             continue
         state = response.json()
@@ -190,7 +192,7 @@ def _follow(
             raise RuntimeError(f"{dead[0].name} died:\n{dead[0].tail()}")
         time.sleep(0.5)
     sys.stderr.write("\n")
-    _say("  ! the alert did not finish in time")
+    say("  ! the alert did not finish in time")
     return state
 
 
@@ -208,4 +210,4 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"first push after {s['first_push_ms']} ms, trigger answered in {s['trigger_ms']} ms",
         f"  peak RSS    {rss}",
     ]
-    _say("\n".join(lines))
+    say("\n".join(lines))

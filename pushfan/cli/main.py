@@ -1,5 +1,11 @@
-"""The `pushfan` command: the composition root that starts either edge, the simulators,
-the demo and the benchmark. Settings are built here, once per process."""
+"""The `pushfan` command: the composition root that starts either edge and runs the
+operator's tools (migrations, keys, admins, seeding). Settings are built here, once per
+process.
+
+Other distributions add subcommands through the entry-point group `pushfan.commands`: each
+entry point is a `register(subparsers)` callable that adds its parser and sets `func` to a
+`(settings, args) -> int` callable. The development harness (`loadtest`) adds `demo`,
+`simulate` and `bench` this way, so the product never imports the harness."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from pushfan.settings import Settings
 
@@ -30,7 +37,7 @@ def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from pushfan.api.app import create_app
 
     uvicorn.run(
         create_app(settings),
@@ -46,7 +53,7 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.main import run
+    from pushfan.workers.main import run
 
     if args.kind == "sender" and args.provider is None:
         print("pushfan worker sender: --provider apns|fcm is required", file=sys.stderr)
@@ -56,43 +63,33 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.devices import seed
+    from pushfan.cli.devices import seed
 
     return seed(settings, args.count, args.ios_fraction, args.apps)
 
 
 def _cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.keys import run_keys
+    from pushfan.cli.keys import run_keys
 
     return run_keys(settings, args)
 
 
 def _cmd_admins(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.admins import run_admins
+    from pushfan.cli.admins import run_admins
 
     return run_admins(settings, args)
 
 
-def _cmd_simulate(_settings: Settings, args: argparse.Namespace) -> int:
-    from loadtest.simulators.cli import main as simulate
-
-    return simulate(args.rest)
+PLUGIN_GROUP = "pushfan.commands"
 
 
-def _cmd_demo(_settings: Settings, args: argparse.Namespace) -> int:
-    from cli.demo import run_demo
-
-    return run_demo(args)
-
-
-def _cmd_bench(_settings: Settings, args: argparse.Namespace) -> int:
-    from cli.bench import run_bench
-
-    return run_bench(args)
+def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pushfan", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pushfan", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
@@ -134,26 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admins.set_defaults(func=_cmd_admins)
 
-    simulate = sub.add_parser("simulate", help="run an APNs or FCM simulator", add_help=False)
-    simulate.add_argument("rest", nargs=argparse.REMAINDER)
-    simulate.set_defaults(func=_cmd_simulate)
-
-    demo = sub.add_parser("demo", help="end-to-end demo: one global alert to seeded devices")
-    demo.add_argument("--devices", type=int, default=1_000_000)
-    demo.add_argument("--ios-fraction", type=float, default=0.5)
-    demo.add_argument("--senders", type=int, default=1, help="sender processes per provider")
-    demo.add_argument("--dead-fraction", type=float, default=0.001)
-    demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    demo.add_argument("--keep-schema", action="store_true", help="keep the demo's data")
-    demo.set_defaults(func=_cmd_demo)
-
-    bench = sub.add_parser("bench", help="end-to-end benchmark against the baselines")
-    bench.add_argument("--devices", type=int, default=1_000_000)
-    bench.add_argument("--baseline-devices", type=int, default=100_000)
-    bench.add_argument("--dead-fraction", type=float, default=0.001)
-    bench.add_argument("--skip-baselines", action="store_true")
-    bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    bench.set_defaults(func=_cmd_bench)
+    _add_plugin_commands(sub)
     return parser
 
 
