@@ -9,7 +9,9 @@ The baselines use --baseline-devices (default 100,000) since they are 5-10x slow
 are per second, so they compare. Measured per variant: pushes/s (first to last push the
 simulators accepted), time to first push and p50/p99 trigger→simulator latency (from the
 simulators' per-second counts), trigger latency, CPU µs per push and peak RSS per process
-kind (/proc), duplicates and lost pushes. A PNG of pushes/s over time goes to artifacts/.
+kind (/proc), duplicates and lost pushes, and the steadiness of the rate (10th percentile /
+median of the per-second rate). A PNG of pushes/s over time goes to artifacts/.
+`--compare REV` runs this checkout and REV alternately instead (loadtest/compare.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -283,12 +286,26 @@ def _table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def steadiness(per_second: list[list[int]], edge_s: int = 2) -> float | None:
+    """10th percentile / median of the per-second rate in steady state (the first and last
+    `edge_s` seconds, the ramps, left out): 1.0 is a flat line, a sawtooth is well below."""
+    rates = sorted(count for _, count in per_second[edge_s : len(per_second) - edge_s])
+    if len(rates) < 5:
+        return None
+    median = statistics.median(rates)
+    return round(rates[len(rates) // 10] / median, 3) if median else None
+
+
 def run_bench(args: argparse.Namespace) -> int:
     problems = ensure_services(log=say)
     if problems:
         for problem in problems:
             say(f"  ! {problem}")
         return 1
+    if args.compare:
+        from loadtest.compare import run_compare
+
+        return run_compare(args)
     baseline = min(args.devices, args.baseline_devices)
     plan = [("pushfan", args.devices)]
     if not args.skip_baselines:
@@ -316,6 +333,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "vs_seed_design": ratio("seed"),
         "vs_original_clients": ratio("original"),
         "sender_cpu_us_per_push": main["cpu_us_per_push"].get("sender"),
+        "steadiness": steadiness(main["per_second"]),
         "first_push_ms": main["first_push_ms"],
         "p50_ms": main["p50_ms"],
         "p99_ms": main["p99_ms"],

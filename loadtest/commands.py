@@ -53,4 +53,8 @@ def register_bench(sub: Subparsers[argparse.ArgumentParser]) -> None:
     bench.add_argument("--dead-fraction", type=float, default=0.001)
     bench.add_argument("--skip-baselines", action="store_true")
     bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    bench.add_argument(
+        "--compare", metavar="REV", help="run this checkout and git revision REV alternately"
+    )
+    bench.add_argument("--runs", type=int, default=3, help="with --compare: runs of each tree")
     bench.set_defaults(func=_bench)
