@@ -113,87 +113,104 @@ def headers_for(creds: ApnsCredentials) -> list[tuple[str, str]]:
     ]
 
 
-async def make_client(
-    name: str, url: str, ca: Path | None, creds: ApnsCredentials
-) -> tuple[Send, Callable[[], Awaitable[None]]]:
+Client = tuple[Send, Callable[[], Awaitable[None]]]
+
+
+async def make_client(name: str, url: str, ca: Path | None, creds: ApnsCredentials) -> Client:
     """(send(path, headers) -> (status, http version, apns-id or None), close)."""
     if name in ("curl", "reqwest"):
-        kind: TransportKind = name  # type: ignore[assignment]
-        transport = build_transport(kind, TransportConfig(url, ca, max_connections=2))
-
-        async def send_t(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-            answer = await transport.post(path, headers, BODY)
-            return answer.status, answer.http_version, answer.headers.get("apns-id")
-
-        return send_t, transport.close
+        return _transport_client(name, url, ca)
     if name == "rnet":
-        import rnet
-
-        client = rnet.Client(http2_only=True, verify=ca if ca else True)
-
-        async def send_r(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-            response = await client.post(url + path, headers=dict(headers), body=BODY)
-            await response.bytes()
-            version = 2 if response.version == rnet.Version.HTTP_2 else 1
-            apns_id = response.headers.get("apns-id")
-            return (
-                int(response.status),
-                version,
-                apns_id.decode() if isinstance(apns_id, bytes) else apns_id,
-            )
-
-        async def close_r() -> None:
-            return None
-
-        return send_r, close_r
+        return _rnet_client(url, ca)
     if name == "httpx":
-        import httpx
-
-        verify = ssl.create_default_context(cafile=str(ca)) if ca else True
-        hx = httpx.AsyncClient(http1=False, http2=True, verify=verify, timeout=30)
-
-        async def send_h(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-            response = await hx.post(url + path, headers=headers, content=BODY)
-            version = 2 if response.http_version == "HTTP/2" else 1
-            return response.status_code, version, response.headers.get("apns-id")
-
-        return send_h, hx.aclose
+        return _httpx_client(url, ca)
     if name == "aioapns":
-        from aioapns import APNs, NotificationRequest, PushType
-
-        from pushfan.workers.providers.apns_aioapns import _protocol_for
-        from pushfan.workers.providers.tls import client_context
-
-        apns = APNs(
-            key=creds.key_file.read_text(),
-            key_id=creds.key_id,
-            team_id=creds.team_id,
-            topic=TOPIC,
-            max_connections=2,
-            max_connection_attempts=1,
-            ssl_context=client_context(ca),
-        )
-        apns.pool.protocol_class = _protocol_for(url)
-        message = json.loads(BODY)
-
-        async def send_a(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-            request = NotificationRequest(
-                device_token=path.rsplit("/", 1)[1],
-                message=message,
-                notification_id=dict(headers).get("apns-id"),
-                time_to_live=3600,
-                priority=10,
-                collapse_key="bench",
-                push_type=PushType.ALERT,
-            )
-            answer = await apns.send_notification(request)
-            return int(answer.status), 2, answer.notification_id  # aioapns speaks only h2
-
-        async def close_a() -> None:
-            apns.pool.close()
-
-        return send_a, close_a
+        return _aioapns_client(url, ca, creds)
     raise ValueError(f"unknown client {name!r}")
+
+
+def _transport_client(name: str, url: str, ca: Path | None) -> Client:
+    kind: TransportKind = name  # type: ignore[assignment]
+    transport = build_transport(kind, TransportConfig(url, ca, max_connections=2))
+
+    async def send_t(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
+        answer = await transport.post(path, headers, BODY)
+        return answer.status, answer.http_version, answer.headers.get("apns-id")
+
+    return send_t, transport.close
+
+
+def _rnet_client(url: str, ca: Path | None) -> Client:
+    import rnet
+
+    client = rnet.Client(http2_only=True, verify=ca if ca else True)
+
+    async def send_r(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
+        response = await client.post(url + path, headers=dict(headers), body=BODY)
+        await response.bytes()
+        version = 2 if response.version == rnet.Version.HTTP_2 else 1
+        apns_id = response.headers.get("apns-id")
+        return (
+            int(response.status),
+            version,
+            apns_id.decode() if isinstance(apns_id, bytes) else apns_id,
+        )
+
+    async def close_r() -> None:
+        return None
+
+    return send_r, close_r
+
+
+def _httpx_client(url: str, ca: Path | None) -> Client:
+    import httpx
+
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+    hx = httpx.AsyncClient(http1=False, http2=True, verify=verify, timeout=30)
+
+    async def send_h(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
+        response = await hx.post(url + path, headers=headers, content=BODY)
+        version = 2 if response.http_version == "HTTP/2" else 1
+        return response.status_code, version, response.headers.get("apns-id")
+
+    return send_h, hx.aclose
+
+
+def _aioapns_client(url: str, ca: Path | None, creds: ApnsCredentials) -> Client:
+    from aioapns import APNs, NotificationRequest, PushType
+
+    from pushfan.workers.providers.apns_aioapns import _protocol_for
+    from pushfan.workers.providers.tls import client_context
+
+    apns = APNs(
+        key=creds.key_file.read_text(),
+        key_id=creds.key_id,
+        team_id=creds.team_id,
+        topic=TOPIC,
+        max_connections=2,
+        max_connection_attempts=1,
+        ssl_context=client_context(ca),
+    )
+    apns.pool.protocol_class = _protocol_for(url)
+    message = json.loads(BODY)
+
+    async def send_a(path: str, headers: list[tuple[str, str]]) -> tuple[int, int, str | None]:
+        request = NotificationRequest(
+            device_token=path.rsplit("/", 1)[1],
+            message=message,
+            notification_id=dict(headers).get("apns-id"),
+            time_to_live=3600,
+            priority=10,
+            collapse_key="bench",
+            push_type=PushType.ALERT,
+        )
+        answer = await apns.send_notification(request)
+        return int(answer.status), 2, answer.notification_id  # aioapns speaks only h2
+
+    async def close_a() -> None:
+        apns.pool.close()
+
+    return send_a, close_a
 
 
 async def run_client(

@@ -1,33 +1,48 @@
-"""A sender's Redis work for one batch in two round trips: `begin` and `end`.
+"""A sender's Redis work for one batch in two round trips, and the batch's lease between them.
 
-Without it a batch cost five: the lease and dedup read, the rate limiter's reservation, its
-feedback, the outcomes, the lease's release; for the one-to-three-push batches of targeted
-pushes those round trips were most of the sender's work. The scripts are composed of the Lua
-functions of pushfan.progress (leases, dedup bitmap, counters) and pushfan.push_rate (GCRA,
-429 feedback), so each rule is written once.
+- `begin`: take the lease of the batch, read which devices
+  still need a push, and reserve up to `take` of those pushes from the (provider, app) rate
+  limit.
+- `end`: record the final outcomes and counters, feed back what
+  the provider accepted and throttled in the last slice, and release the lease.
 
-- `begin`: take the lease of this delivery of the batch, read which devices still need a
-  push, and reserve up to `take` of those pushes from the (provider, app) rate limit.
-- `end`: record the final outcomes and counters, feed back what the provider accepted and
-  throttled in the last slice, and release the lease.
+`lease()` is the lease's whole lifetime: `begin` on entry, renewed every third of its
+duration while the body runs (a killed holder stops renewing, so its lease lapses), released
+on exit unless `end` already released it along with the outcomes.
+
+The scripts are composed of the Lua functions of pushfan.progress (leases, dedup bitmap,
+counters) and pushfan.push_rate (GCRA, 429 feedback), so each rule is written once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
+
+from pushfan.outcomes import Outcome
 from pushfan.progress import (
     IDS_LUA,
     PENDING_LUA,
     RECORD_LUA,
     Counts,
-    Progress,
+    outcome_args,
     pack_ids,
-    sizes_and_ids,
     unpack_flags,
 )
-from pushfan.push_rate import ACQUIRE_LUA, NOW_LUA, REPORT_LUA, ProviderRateLimiter
+from pushfan.push_rate import (
+    ACQUIRE_LUA,
+    NO_FEEDBACK,
+    NOW_LUA,
+    REPORT_LUA,
+    Feedback,
+    RateKey,
+    ceiling,
+)
+from pushfan.settings import Settings
 
 # KEYS: lease, final bitmap, rate state. ARGV: lease ms, packed ids, pushes to reserve at
 # most, configured rate, burst s, recovery ms. False when the lease is held; else
@@ -72,87 +87,157 @@ return {counts, rate}
 )
 
 
-@dataclass(frozen=True)
-class Begun:
+@dataclass
+class Lease:
+    """A batch this worker holds, and what `begin` found for it."""
+
+    alert_id: str
+    batch_id: str
+    rate_key: RateKey
+    configured: float  # the configured rate of the batch's (provider, app); 0 = no limit
     pending: list[bool]  # per device of the batch: still to send
     reserved: int  # pushes reserved from the rate limit (0: none asked or none pending)
     wait_s: float  # how long to wait before sending the reserved pushes
     rate: float | None  # the rate in force, when a reservation was made
+    released: bool = False
 
 
 class BatchLedger:
-    def __init__(self, progress: Progress, limiter: ProviderRateLimiter) -> None:
-        self._progress = progress
-        self._limiter = limiter
-        self._begin = progress.redis.register_script(_BEGIN)
-        self._end = progress.redis.register_script(_END)
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        ttl_s: int,
+        lease_s: float,
+        burst_s: float,
+        recovery_s: float,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+        self._lease_ms = int(lease_s * 1000)
+        self._burst_s = burst_s
+        self._recovery_ms = recovery_s * 1000
+        self._begin = redis.register_script(_BEGIN)
+        self._end = redis.register_script(_END)
+
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> BatchLedger:
+        return cls(
+            redis,
+            settings.redis_prefix,
+            settings.progress_ttl_s,
+            settings.batch_lease_s,
+            settings.rate_limit_burst_s,
+            settings.rate_limit_recovery_s,
+        )
+
+    def _lease_key(self, batch_id: str) -> str:
+        return f"{self._prefix}lease:{batch_id}"
+
+    def _alert_key(self, alert_id: str, suffix: str = "") -> str:
+        return f"{self._prefix}alert:{alert_id}{suffix}"
+
+    def _rate_keys(self, key: RateKey) -> list[str]:
+        state = f"{self._prefix}rl:{key.provider}:{key.app}"
+        return [state, f"{state}:accepted"]
+
+    @contextlib.asynccontextmanager
+    async def lease(
+        self,
+        alert_id: str,
+        batch_id: str,
+        device_ids: Sequence[int],
+        rate_key: RateKey,
+        take: int,
+        configured: float,
+    ) -> AsyncIterator[Lease | None]:
+        """The batch's lease for the body of the `async with`; None when another worker
+        holds it."""
+        held = await self.begin(alert_id, batch_id, device_ids, rate_key, take, configured)
+        if held is None:
+            yield None
+            return
+        keeper = asyncio.create_task(self._keep(held))
+        try:
+            yield held
+        finally:
+            keeper.cancel()
+            if not held.released:
+                await self._redis.delete(self._lease_key(batch_id))
+
+    async def _keep(self, held: Lease) -> None:
+        key = self._lease_key(held.batch_id)
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            with contextlib.suppress(Exception):  # a Redis blip: the next renewal may land
+                await self._redis.pexpire(key, self._lease_ms)
 
     async def begin(
         self,
         alert_id: str,
-        lease: str,
-        lease_s: float,
+        batch_id: str,
         device_ids: Sequence[int],
-        rate_key: tuple[str, str],
+        rate_key: RateKey,
         take: int,
         configured: float,
-    ) -> Begun | None:
-        """None when another worker holds the lease of this delivery of the batch."""
-        provider, app = rate_key
+    ) -> Lease | None:
+        """Take the lease (None when another worker holds it), read what is pending and
+        reserve up to `take` pushes of it."""
         reply = await self._begin(
             keys=[
-                self._progress.lease_key(lease),
-                self._progress.final_key(alert_id),
-                self._limiter.keys(provider, app)[0],
+                self._lease_key(batch_id),
+                self._alert_key(alert_id, ":final"),
+                self._rate_keys(rate_key)[0],
             ],
             args=[
-                int(lease_s * 1000),
+                self._lease_ms,
                 pack_ids(device_ids),
                 take,
-                self._limiter.ceiling(configured),
-                self._limiter.burst_s,
-                self._limiter.recovery_ms,
+                ceiling(configured),
+                self._burst_s,
+                self._recovery_ms,
             ],
         )
         if reply is None:
             return None
         flags, reserved, wait_ms, rate = reply
-        pending = unpack_flags(flags)
-        if not reserved:
-            return Begun(pending, 0, 0.0, None)
-        return Begun(pending, int(reserved), float(wait_ms) / 1000, float(rate))
+        lease = Lease(alert_id, batch_id, rate_key, configured, unpack_flags(flags), 0, 0.0, None)
+        if reserved:
+            lease.reserved, lease.wait_s, lease.rate = (
+                int(reserved),
+                float(wait_ms) / 1000,
+                float(rate),
+            )
+        return lease
 
     async def end(
         self,
-        alert_id: str,
-        lease: str,
-        outcomes: Sequence[Sequence[int]],
-        retryable: int,
-        rate_key: tuple[str, str],
-        accepted: int,
-        throttled: int,
-        configured: float,
+        lease: Lease,
+        outcomes: Mapping[Outcome, Sequence[int]],
+        retryable: int = 0,
+        feedback: Feedback = NO_FEEDBACK,
     ) -> tuple[Counts, float | None]:
-        """Record `outcomes` (delivered, invalid, failed, expired, cancelled device ids), feed
-        back the last slice's `accepted` and `throttled` pushes, release the lease; returns
-        the alert's counters and the rate in force after the feedback (None without one)."""
-        provider, app = rate_key
-        sizes, ids = sizes_and_ids(outcomes)
+        """Record the device ids of each final outcome, feed back the last slice's accepted
+        and throttled pushes, release the lease; returns the alert's counters and the rate
+        in force after the feedback (None without one)."""
+        sizes, ids = outcome_args(outcomes)
         values, rate = await self._end(
             keys=[
-                self._progress.final_key(alert_id),
-                self._progress.counts_key(alert_id),
-                *self._limiter.keys(provider, app),
-                self._progress.lease_key(lease),
+                self._alert_key(lease.alert_id, ":final"),
+                self._alert_key(lease.alert_id),
+                *self._rate_keys(lease.rate_key),
+                self._lease_key(lease.batch_id),
             ],
             args=[
-                self._progress.ttl_s,
+                self._ttl_s,
                 retryable,
                 *sizes,
                 ids,
-                accepted,
-                throttled,
-                self._limiter.ceiling(configured),
+                feedback.accepted,
+                feedback.throttled,
+                ceiling(lease.configured),
             ],
         )
+        lease.released = True
         return Counts.from_values(values), float(rate) if rate else None

@@ -13,16 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from pushfan.outcomes import Outcome
+
 PROVIDERS = ("apns", "fcm")
-OUTCOMES = (
-    "delivered",
-    "invalid",
-    "retried",
-    "failed",
-    "expired",
-    "cancelled",
-    "deduplicated",
-)
+# The `outcome` label of pushfan_pushes_total: every outcome of a push (pushfan.outcomes).
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 PUSHES = Counter("pushfan_pushes_total", "Pushes by provider and outcome", ["provider", "outcome"])
 PROVIDER_LATENCY = Histogram(

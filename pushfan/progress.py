@@ -20,11 +20,13 @@ Keys (all under the configured prefix, all expiring after `progress_ttl_s`):
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from pushfan.outcomes import FINAL_OUTCOMES, Outcome
 
 COUNTERS = (
     "audience",
@@ -37,8 +39,6 @@ COUNTERS = (
     "shards_total",
     "shards_done",
 )
-# The outcomes that end a device's part in an alert, in the order the scripts take them.
-FINAL_OUTCOMES = ("delivered", "invalid", "failed", "expired", "cancelled")
 _LUA_COUNTERS = "local COUNTERS = {" + ", ".join(f"'{c}'" for c in COUNTERS) + "}\n"
 _LUA_OUTCOMES = "local OUTCOMES = {" + ", ".join(f"'{o}'" for o in FINAL_OUTCOMES) + "}\n"
 
@@ -120,9 +120,10 @@ def unpack_flags(flags: bytes) -> list[bool]:
     return [flag == 49 for flag in flags]  # ord("1")
 
 
-def sizes_and_ids(outcomes: Sequence[Sequence[int]]) -> tuple[list[int], bytes]:
-    """RECORD_LUA's `sizes` and packed `ids` for the device ids of each of FINAL_OUTCOMES."""
-    return [len(ids) for ids in outcomes], pack_ids([i for ids in outcomes for i in ids])
+def outcome_args(outcomes: Mapping[Outcome, Sequence[int]]) -> tuple[list[int], bytes]:
+    """RECORD_LUA's `sizes` (ids per outcome, FINAL_OUTCOMES order) and packed `ids`."""
+    lists = [outcomes.get(o, ()) for o in FINAL_OUTCOMES]
+    return [len(ids) for ids in lists], pack_ids([i for ids in lists for i in ids])
 
 
 # KEYS: shards hash, counters hash. ARGV: shard, audience of the shard, ttl, and the plan's
@@ -245,18 +246,10 @@ class Progress:
         await self._redis.delete(self.lease_key(lease))
 
     async def record(
-        self,
-        alert_id: str,
-        *,
-        delivered: list[int] = (),  # type: ignore[assignment]
-        invalid: list[int] = (),  # type: ignore[assignment]
-        failed: list[int] = (),  # type: ignore[assignment]
-        expired: list[int] = (),  # type: ignore[assignment]
-        cancelled: list[int] = (),  # type: ignore[assignment]
-        retryable: int = 0,
+        self, alert_id: str, outcomes: Mapping[Outcome, Sequence[int]], retryable: int = 0
     ) -> Counts:
         """Set final outcomes (first one wins) and bump counters for new ones only."""
-        sizes, ids = sizes_and_ids((delivered, invalid, failed, expired, cancelled))
+        sizes, ids = outcome_args(outcomes)
         values = await self._record(
             keys=[self.final_key(alert_id), self.counts_key(alert_id)],
             args=[self._ttl, retryable, *sizes, ids],

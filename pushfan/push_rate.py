@@ -14,7 +14,12 @@ taken per batch, that adapts down when the provider answers 429 and recovers aft
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import redis.asyncio as aioredis
+
+from pushfan.settings import Settings
 
 UNLIMITED = 1e9  # "no configured limit" still adapts to 429s, from this ceiling
 ADAPT_EVERY_MS = 2_000
@@ -104,6 +109,33 @@ return tostring(rate_report(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2
 )
 
 
+class RateKey(NamedTuple):
+    """Whose rate limit: one per (provider, app), shared by every worker."""
+
+    provider: str
+    app: str
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What the provider did with a slice of pushes: answered without throttling (accepted)
+    and answered 429 (throttled)."""
+
+    accepted: int = 0
+    throttled: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.accepted or self.throttled)
+
+
+NO_FEEDBACK = Feedback()
+
+
+def ceiling(configured: float) -> float:
+    """The rate the scripts work with: a configured 0 (no limit) is UNLIMITED."""
+    return configured if configured > 0 else UNLIMITED
+
+
 class ProviderRateLimiter:
     def __init__(
         self, redis: aioredis.Redis, prefix: str, burst_s: float, recovery_s: float
@@ -114,40 +146,32 @@ class ProviderRateLimiter:
         self._acquire = redis.register_script(_ACQUIRE)
         self._report = redis.register_script(_REPORT)
 
-    @property
-    def burst_s(self) -> float:
-        return self._burst_s
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> ProviderRateLimiter:
+        return cls(
+            redis,
+            settings.redis_prefix,
+            settings.rate_limit_burst_s,
+            settings.rate_limit_recovery_s,
+        )
 
-    @property
-    def recovery_ms(self) -> float:
-        return self._recovery_ms
-
-    def keys(self, provider: str, app: str) -> tuple[str, str]:
+    def _keys(self, key: RateKey) -> list[str]:
         """The (provider, app)'s state hash and its per-second accepted counts."""
-        key = f"{self._prefix}rl:{provider}:{app}"
-        return key, f"{key}:accepted"
+        state = f"{self._prefix}rl:{key.provider}:{key.app}"
+        return [state, f"{state}:accepted"]
 
-    @staticmethod
-    def ceiling(configured: float) -> float:
-        """The rate the scripts work with: a configured 0 (no limit) is UNLIMITED."""
-        return configured if configured > 0 else UNLIMITED
-
-    async def acquire(
-        self, provider: str, app: str, n: int, configured: float
-    ) -> tuple[float, float]:
+    async def acquire(self, key: RateKey, n: int, configured: float) -> tuple[float, float]:
         """Reserve n pushes; (seconds to wait before sending them, the rate in force)."""
         wait_ms, rate = await self._acquire(
-            keys=[self.keys(provider, app)[0]],
-            args=[n, self.ceiling(configured), self._burst_s, self._recovery_ms],
+            keys=self._keys(key)[:1],
+            args=[n, ceiling(configured), self._burst_s, self._recovery_ms],
         )
         return float(wait_ms) / 1000, float(rate)
 
-    async def report(
-        self, provider: str, app: str, accepted: int, throttled: int, configured: float
-    ) -> float:
+    async def report(self, key: RateKey, feedback: Feedback, configured: float) -> float:
         """Tell the limiter what the provider accepted and throttled; returns the rate now."""
         rate = await self._report(
-            keys=list(self.keys(provider, app)),
-            args=[accepted, throttled, self.ceiling(configured)],
+            keys=self._keys(key),
+            args=[feedback.accepted, feedback.throttled, ceiling(configured)],
         )
         return float(rate)

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from pushfan import db, topology
+from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
@@ -89,6 +90,9 @@ async def cancels(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[Ca
 
 @pytest.fixture
 def limiter(redis: aioredis.Redis, settings: Settings) -> ProviderRateLimiter:
-    return ProviderRateLimiter(
-        redis, settings.redis_prefix, settings.rate_limit_burst_s, settings.rate_limit_recovery_s
-    )
+    return ProviderRateLimiter.from_settings(redis, settings)
+
+
+@pytest.fixture
+def ledger(redis: aioredis.Redis, settings: Settings) -> BatchLedger:
+    return BatchLedger.from_settings(redis, settings)

@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pushfan import alerts, metrics, registry
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import ExpandTask, decode_expand, encode
+from pushfan.outcomes import Outcome
 from pushfan.progress import Counts, Progress
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
@@ -108,9 +109,9 @@ class Expander:
             return
         ids = [t.id for t in page]
         if reason == "cancelled":
-            await self.progress.record(task.alert_id, cancelled=ids)
+            await self.progress.record(task.alert_id, {Outcome.CANCELLED: ids})
         else:
-            await self.progress.record(task.alert_id, expired=ids)
+            await self.progress.record(task.alert_id, {Outcome.EXPIRED: ids})
 
     def drop_reason(self, task: ExpandTask) -> str | None:
         if self.cancels.is_cancelled(task.alert_id):

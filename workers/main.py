@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 import uvloop
 
 from pushfan import db, metrics, topology
+from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
@@ -82,20 +83,14 @@ async def run_sender(settings: Settings, provider: str) -> None:
         log.warning("no app has %s credentials; batches for it will count as failed", provider)
     try:
         async with resources(settings) as res:
-            limiter = ProviderRateLimiter(
-                res.redis,
-                settings.redis_prefix,
-                settings.rate_limit_burst_s,
-                settings.rate_limit_recovery_s,
-            )
             sender = Sender(
                 settings,
                 provider,
                 providers.by_app,
                 res.pool,
-                res.progress,
+                BatchLedger.from_settings(res.redis, settings),
+                ProviderRateLimiter.from_settings(res.redis, settings),
                 res.publisher,
-                limiter,
                 res.cancels,
             )
             queue = res.queues.send[provider]

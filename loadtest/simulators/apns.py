@@ -21,7 +21,7 @@ from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
 from loadtest.simulators.control import PREFIX, handle_control
 from loadtest.simulators.faults import FaultConfig, Faults
 from loadtest.simulators.recorder import Recorder
-from loadtest.simulators.rsgi import HTTPProtocol, Scope, bearer, send_json
+from loadtest.simulators.rsgi import Headers, HTTPProtocol, Scope, bearer, send_json
 
 DEVICE_PATH = "/3/device/"
 MAX_PAYLOAD = 4096
@@ -95,19 +95,14 @@ class ApnsApp:
     def _refusal(self, scope: Scope, path: str, body: bytes, apns_id: str) -> str | None:
         if scope.method != "POST":
             return "MethodNotAllowed"
-        if not path.startswith(DEVICE_PATH):
-            return "BadPath"
-        token = path[len(DEVICE_PATH) :]
-        if not token:
-            return "MissingDeviceToken"
-        if not _TOKEN.fullmatch(token):
-            return "BadDeviceToken"
-        headers = scope.headers
-        refused = self.auth.check(bearer(scope), time.time())
+        refused = _path_refusal(path) or self.auth.check(bearer(scope), time.time())
         if refused is not None:
             return refused
         if apns_id and not _UUID.fullmatch(apns_id):
             return "BadMessageId"
+        return self._header_refusal(scope.headers) or _payload_refusal(body)
+
+    def _header_refusal(self, headers: Headers) -> str | None:
         topic = headers.get("apns-topic")
         if not topic:
             return "MissingTopic"
@@ -125,7 +120,7 @@ class ApnsApp:
         collapse_id = headers.get("apns-collapse-id")
         if collapse_id is not None and len(collapse_id.encode()) > MAX_COLLAPSE_ID:
             return "BadCollapseId"
-        return _payload_refusal(body)
+        return None
 
     def _fault(self) -> str | None:
         if self.faults.rate_limited():
@@ -154,4 +149,15 @@ def _payload_refusal(body: bytes) -> str | None:
         return "BadPayload"
     if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
         return "BadPayload"
+    return None
+
+
+def _path_refusal(path: str) -> str | None:
+    if not path.startswith(DEVICE_PATH):
+        return "BadPath"
+    token = path[len(DEVICE_PATH) :]
+    if not token:
+        return "MissingDeviceToken"
+    if not _TOKEN.fullmatch(token):
+        return "BadDeviceToken"
     return None

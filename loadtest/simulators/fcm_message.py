@@ -35,6 +35,19 @@ def message_refusal(message: dict[str, Any]) -> str | None:
     unknown = message.keys() - MESSAGE_FIELDS
     if unknown:
         return f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r} at 'message'."
+    refused = _target_refusal(message) or _data_refusal(message.get("data"))
+    if refused is not None:
+        return refused
+    for block in BLOCKS:
+        if block in message and not isinstance(message[block], dict):
+            return f"Invalid value at 'message.{block}': must be an object."
+    android = message.get("android") or {}
+    if "collapse_key" in android and not isinstance(android["collapse_key"], str):
+        return "Invalid value at 'message.android.collapse_key' (TYPE_STRING)."
+    return None
+
+
+def _target_refusal(message: dict[str, Any]) -> str | None:
     targets = [name for name in TARGETS if message.get(name) is not None]
     if len(targets) != 1:
         return "Exactly one of token, topic or condition must be set."
@@ -47,21 +60,19 @@ def message_refusal(message: dict[str, Any]) -> str | None:
         return "Invalid topic name."
     if targets[0] == "condition" and not target.strip():
         return "Invalid condition expression."
-    data = message.get("data")
-    if data is not None:
-        if not isinstance(data, dict):
-            return "Invalid value at 'message.data' (type.googleapis.com/google.protobuf.Map)."
-        for index, (key, value) in enumerate(data.items()):
-            if not isinstance(value, str):
-                return f"Invalid value at 'message.data[{index}].value' (TYPE_STRING), {value}"
-            if key in ("from", "gcm") or key.startswith("google"):
-                return f"Invalid data key {key!r}: reserved."
-    for block in BLOCKS:
-        if block in message and not isinstance(message[block], dict):
-            return f"Invalid value at 'message.{block}': must be an object."
-    android = message.get("android") or {}
-    if "collapse_key" in android and not isinstance(android["collapse_key"], str):
-        return "Invalid value at 'message.android.collapse_key' (TYPE_STRING)."
+    return None
+
+
+def _data_refusal(data: Any) -> str | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "Invalid value at 'message.data' (type.googleapis.com/google.protobuf.Map)."
+    for index, (key, value) in enumerate(data.items()):
+        if not isinstance(value, str):
+            return f"Invalid value at 'message.data[{index}].value' (TYPE_STRING), {value}"
+        if key in ("from", "gcm") or key.startswith("google"):
+            return f"Invalid data key {key!r}: reserved."
     return None
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from granian.rsgi import HTTPProtocol, Scope
+from granian.rsgi import Headers, HTTPProtocol, Scope
 
 JSON = "application/json; charset=UTF-8"
 
-__all__ = ["HTTPProtocol", "Scope", "bearer", "send_json"]
+__all__ = ["HTTPProtocol", "Headers", "Scope", "bearer", "send_json"]
 
 
 def send_json(

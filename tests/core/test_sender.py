@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from pushfan import alerts, registry
+from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch, decode_invalid
@@ -62,7 +63,7 @@ class ScriptedProvider:
             if device_id in self.dead:
                 result.invalid.append(device_id)
             elif device_id in self.flaky:
-                result.transient.append(device_id)
+                result.retried.append(device_id)
             else:
                 result.delivered.append(device_id)
         return result
@@ -71,20 +72,31 @@ class ScriptedProvider:
         return None
 
 
-SenderFactory = Callable[[dict[str, Any]], Sender]
+SenderFactory = Callable[..., Sender]
 
 
 @pytest.fixture
 def make_sender(
     settings: Settings,
     pool: Pool,
-    progress: Progress,
+    redis: aioredis.Redis,
     publisher: Publisher,
-    limiter: ProviderRateLimiter,
     cancels: CancelWatch,
 ) -> SenderFactory:
-    def make(providers: dict[str, Any]) -> Sender:
-        return Sender(settings, "apns", providers, pool, progress, publisher, limiter, cancels)
+    """An APNs sender with these providers, on the test's settings or `changed` ones."""
+
+    def make(providers: dict[str, Any], changed: Settings | None = None) -> Sender:
+        chosen = changed or settings
+        return Sender(
+            chosen,
+            "apns",
+            providers,
+            pool,
+            BatchLedger.from_settings(redis, chosen),
+            ProviderRateLimiter.from_settings(redis, chosen),
+            publisher,
+            cancels,
+        )
 
     return make
 
@@ -194,25 +206,13 @@ async def test_transient_failures_come_back_through_the_delay_ladder(
 async def test_after_the_last_attempt_targets_count_failed_and_are_dead_lettered(
     settings: Settings,
     pool: Pool,
-    progress: Progress,
-    publisher: Publisher,
-    limiter: ProviderRateLimiter,
-    cancels: CancelWatch,
+    make_sender: SenderFactory,
     channel: aio_pika.abc.AbstractChannel,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     alert, ids = alert_with_devices
     no_retries = settings.model_copy(update={"retry_max_attempts": 0})
-    sender = Sender(
-        no_retries,
-        "apns",
-        {"alpha": ScriptedProvider(flaky=frozenset({5}))},
-        pool,
-        progress,
-        publisher,
-        limiter,
-        cancels,
-    )
+    sender = make_sender({"alpha": ScriptedProvider(flaky=frozenset({5}))}, no_retries)
     await sender.process(batch_for(alert, ids))
     done = await alerts.get(pool, alert.id)
     assert done is not None and done.status == "done"
@@ -342,11 +342,7 @@ async def test_a_draining_sender_hands_back_what_it_did_not_send(
 
 async def test_a_slow_batch_keeps_its_lease_past_the_lease_time(
     settings: Settings,
-    pool: Pool,
-    progress: Progress,
-    publisher: Publisher,
-    limiter: ProviderRateLimiter,
-    cancels: CancelWatch,
+    make_sender: SenderFactory,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
     """The lease is renewed while the batch runs: a copy arriving after `batch_lease_s` but
@@ -359,10 +355,7 @@ async def test_a_slow_batch_keeps_its_lease_past_the_lease_time(
         await gate.wait()
 
     first, second = ScriptedProvider(before_each=hold), ScriptedProvider()
-    senders = [
-        Sender(short, "apns", {"alpha": p}, pool, progress, publisher, limiter, cancels)
-        for p in (first, second)
-    ]
+    senders = [make_sender({"alpha": p}, short) for p in (first, second)]
     running = asyncio.create_task(senders[0].process(batch_for(alert, ids)))
     await asyncio.sleep(1.0)  # three lease times
     await senders[1].process(batch_for(alert, ids))
@@ -373,11 +366,7 @@ async def test_a_slow_batch_keeps_its_lease_past_the_lease_time(
 
 async def test_dead_tokens_are_queued_for_the_apps_webhook(
     settings: Settings,
-    pool: Pool,
-    progress: Progress,
-    publisher: Publisher,
-    limiter: ProviderRateLimiter,
-    cancels: CancelWatch,
+    make_sender: SenderFactory,
     channel: aio_pika.abc.AbstractChannel,
     alert_with_devices: tuple[alerts.Alert, list[int]],
 ) -> None:
@@ -386,9 +375,7 @@ async def test_dead_tokens_are_queued_for_the_apps_webhook(
         update={"apps": [AppConfig(name="alpha", invalid_token_webhook="https://hooks/x")]}
     )
     provider = ScriptedProvider(dead=frozenset({2, 3}))
-    sender = Sender(
-        hooked, "apns", {"alpha": provider}, pool, progress, publisher, limiter, cancels
-    )
+    sender = make_sender({"alpha": provider}, hooked)
     await sender.process(batch_for(alert, ids))
     queue = await channel.declare_queue(
         QueueNames.for_prefix(settings.queue_prefix).feedback, passive=True

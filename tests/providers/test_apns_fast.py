@@ -64,7 +64,7 @@ async def test_pushes_are_delivered_once_each(
     ids, toks = tokens(600)
     result = await provider.send(note(alert), ids, toks)
     assert sorted(result.delivered) == ids
-    assert not (result.invalid or result.transient or result.permanent)
+    assert not (result.invalid or result.retried or result.failed)
     stats = sim.stats(collapse_id=alert)
     assert (stats["accepted"], stats["duplicates"]) == (600, 0)
 
@@ -85,28 +85,28 @@ async def test_dead_tokens_are_invalid(
 @pytest.mark.parametrize(
     ("flags", "status"), [(["--rate-limit", "20"], 429), (["--error-fraction", "1"], 503)]
 )
-async def test_throttling_and_errors_are_transient(
+async def test_throttling_and_errors_are_retried(
     flags: list[str],
     status: int,
     one_off: Callable[[list[str]], Simulator],
     apns_creds: ApnsCredentials,
     providers: Factory,
 ) -> None:
-    """429 TooManyRequests and 5xx come back as transient (429s counted as throttled)."""
+    """429 TooManyRequests and 5xx come back RETRIED (429s counted as throttled)."""
     sim = one_off(apns_argv(apns_creds, *flags))
     provider = providers(settings_for(sim, apns_creds), "apns")
     ids, toks = tokens(200)
     result = await provider.send(note(), ids, toks)
-    assert len(result.transient) >= 150
-    assert sorted(result.delivered + result.transient) == ids
+    assert len(result.retried) >= 150
+    assert sorted(result.delivered + result.retried) == ids
     if status == 429:
-        assert result.throttled == len(result.transient)
-        assert result.reasons["TooManyRequests"] == len(result.transient)
+        assert result.throttled == len(result.retried)
+        assert result.reasons["TooManyRequests"] == len(result.retried)
     else:
         assert set(result.reasons) <= {"InternalServerError", "ServiceUnavailable"}
 
 
-async def test_an_unknown_signing_key_is_permanent(
+async def test_an_unknown_signing_key_fails(
     simulators: Callable[[list[str]], Simulator],
     apns_creds: ApnsCredentials,
     providers: Factory,
@@ -118,7 +118,7 @@ async def test_an_unknown_signing_key_is_permanent(
     provider = providers(settings_for(sim, stranger), "apns")
     ids, toks = tokens(5)
     result = await provider.send(note(), ids, toks)
-    assert sorted(result.permanent) == ids
+    assert sorted(result.failed) == ids
     assert result.reasons == {"InvalidProviderToken": 5}
 
 
@@ -129,18 +129,18 @@ async def test_dropped_connections_lose_no_push(
     providers: Factory,
 ) -> None:
     """With the connection aborted every 97 requests, every push is either delivered (and
-    seen by the simulator) or transient, and the next batch reconnects and gets through."""
+    seen by the simulator) or RETRIED, and the next batch reconnects and gets through."""
     sim = one_off(apns_argv(apns_creds, "--drop-connection-every", "97"))
     provider = providers(settings_for(sim, apns_creds, transport), "apns")
     ids, toks = tokens(400)
     first = await provider.send(note("drop"), ids, toks)
-    assert sorted(first.delivered + first.transient) == ids
-    assert first.transient, "the relay dropped nothing"
+    assert sorted(first.delivered + first.retried) == ids
+    assert first.retried, "the relay dropped nothing"
     # Pushes the server took whose answer died with the connection are on the wire: they
-    # count transient (retried; the phone collapses the repeat by apns-collapse-id).
+    # count RETRIED (the phone collapses the repeat by apns-collapse-id).
     accepted = sim.stats(collapse_id="drop")["accepted"]
-    assert len(first.delivered) <= accepted <= len(first.delivered) + len(first.transient)
-    retry = first.transient
+    assert len(first.delivered) <= accepted <= len(first.delivered) + len(first.retried)
+    retry = first.retried
     again = await provider.send(note("drop"), retry, [f"{i:064x}" for i in retry])
     assert len(again.delivered) > 0
 

@@ -70,31 +70,31 @@ async def test_unregistered_tokens_are_invalid(
     assert set(result.delivered) == set(ids) - dead
 
 
-async def test_quota_is_transient_with_retry_after(
+async def test_quota_is_retried_after_retry_after(
     one_off: Callable[[list[str]], Simulator], fcm_account: FcmCredentials, providers: Factory
 ) -> None:
-    """Beyond the project's quota: 429 QUOTA_EXCEEDED, transient, Retry-After honoured."""
+    """Beyond the project's quota: 429 QUOTA_EXCEEDED, RETRIED, Retry-After honoured."""
     sim = one_off(fcm_sim_argv(fcm_account, "--quota-per-minute", "50"))
     provider = providers(settings_for(sim, fcm_account), "fcm")
     ids, toks = tokens(200)
     result = await provider.send(note("quota"), ids, toks)
     assert len(result.delivered) == 50
-    assert len(result.transient) == result.throttled == 150
+    assert len(result.retried) == result.throttled == 150
     assert result.retry_after is not None and 0 < result.retry_after <= 60
 
 
-async def test_an_unknown_service_account_is_transient(
+async def test_an_unknown_service_account_is_retried(
     simulators: Callable[[list[str]], Simulator],
     fcm_account: FcmCredentials,
     providers: Factory,
     workdir: Path,
 ) -> None:
     """The token endpoint refuses an account it does not know: nothing is sent, the batch
-    is transient (credentials may be fixed before the retry)."""
+    is RETRIED (credentials may be fixed before the retry)."""
     sim = simulators(fcm_sim_argv(fcm_account))
     stranger = write_service_account(workdir / "stranger-fcm", "fast-project", "https://x/token")
     provider = providers(settings_for(sim, stranger), "fcm")
     ids, toks = tokens(5)
     result = await provider.send(note("stranger"), ids, toks)
-    assert sorted(result.transient) == ids
+    assert sorted(result.retried) == ids
     assert list(result.reasons) == ["oauth:TokenError"]

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from .conftest import Simulator, apns_argv, provider_token
 
 TOPIC = "com.example.app"
 BODY = json.dumps({"aps": {"alert": {"title": "Hi", "body": "there"}}}).encode()
+HUGE_BODY = json.dumps({"aps": {"alert": "x" * 5000}}).encode()
 
 
 def device(i: int) -> str:
@@ -75,26 +77,36 @@ def other_key_token(creds: ApnsCredentials, folder: Path) -> str:
     )
 
 
+def stale_token(creds: ApnsCredentials, folder: Path) -> str:
+    return f"bearer {provider_token(creds, time.time() - 3700)}"
+
+
+def other_key(creds: ApnsCredentials, folder: Path) -> str:
+    return f"bearer {other_key_token(creds, folder)}"
+
+
+# Each case changes one part of a valid request: a header ("" removes it), or the request's
+# ":method", ":path" or ":body"; a callable value is computed from the credentials.
 @pytest.mark.parametrize(
-    ("case", "status", "reason"),
+    ("case", "status", "reason", "change"),
     [
-        ("no_auth", 403, "MissingProviderToken"),
-        ("garbage_auth", 403, "InvalidProviderToken"),
-        ("wrong_key", 403, "InvalidProviderToken"),
-        ("stale_iat", 403, "ExpiredProviderToken"),
-        ("no_topic", 400, "MissingTopic"),
-        ("other_topic", 400, "TopicDisallowed"),
-        ("priority_7", 400, "BadPriority"),
-        ("long_collapse_id", 400, "BadCollapseId"),
-        ("bad_apns_id", 400, "BadMessageId"),
-        ("bad_expiration", 400, "BadExpirationDate"),
-        ("bad_push_type", 400, "InvalidPushType"),
-        ("empty_body", 400, "PayloadEmpty"),
-        ("huge_body", 413, "PayloadTooLarge"),
-        ("no_aps", 400, "BadPayload"),
-        ("short_token", 400, "BadDeviceToken"),
-        ("get", 405, "MethodNotAllowed"),
-        ("bad_path", 404, "BadPath"),
+        ("no_auth", 403, "MissingProviderToken", {"authorization": ""}),
+        ("garbage_auth", 403, "InvalidProviderToken", {"authorization": "bearer not-a-jwt"}),
+        ("wrong_key", 403, "InvalidProviderToken", {"authorization": other_key}),
+        ("stale_iat", 403, "ExpiredProviderToken", {"authorization": stale_token}),
+        ("no_topic", 400, "MissingTopic", {"apns-topic": ""}),
+        ("other_topic", 400, "TopicDisallowed", {"apns-topic": "com.example.stranger"}),
+        ("priority_7", 400, "BadPriority", {"apns-priority": "7"}),
+        ("long_collapse_id", 400, "BadCollapseId", {"apns-collapse-id": "x" * 65}),
+        ("bad_apns_id", 400, "BadMessageId", {"apns-id": "not-a-uuid"}),
+        ("bad_expiration", 400, "BadExpirationDate", {"apns-expiration": "tomorrow"}),
+        ("bad_push_type", 400, "InvalidPushType", {"apns-push-type": "shout"}),
+        ("empty_body", 400, "PayloadEmpty", {":body": b""}),
+        ("huge_body", 413, "PayloadTooLarge", {":body": HUGE_BODY}),
+        ("no_aps", 400, "BadPayload", {":body": b'{"alert": "hi"}'}),
+        ("short_token", 400, "BadDeviceToken", {":path": "/3/device/abc123"}),
+        ("get", 405, "MethodNotAllowed", {":method": "GET"}),
+        ("bad_path", 404, "BadPath", {":path": "/3/devices/" + device(3)}),
     ],
 )
 async def test_refusals(
@@ -104,45 +116,19 @@ async def test_refusals(
     case: str,
     status: int,
     reason: str,
+    change: dict[str, Any],
 ) -> None:
     """Each malformed request gets Apple's status and `{"reason": ...}` body."""
-    method, path, body = "POST", f"/3/device/{device(3)}", BODY
-    sent = headers(apns_creds)
-    match case:
-        case "no_auth":
-            del sent["authorization"]
-        case "garbage_auth":
-            sent["authorization"] = "bearer not-a-jwt"
-        case "wrong_key":
-            sent["authorization"] = f"bearer {other_key_token(apns_creds, tmp_path)}"
-        case "stale_iat":
-            sent["authorization"] = f"bearer {provider_token(apns_creds, time.time() - 3700)}"
-        case "no_topic":
-            del sent["apns-topic"]
-        case "other_topic":
-            sent["apns-topic"] = "com.example.stranger"
-        case "priority_7":
-            sent["apns-priority"] = "7"
-        case "long_collapse_id":
-            sent["apns-collapse-id"] = "x" * 65
-        case "bad_apns_id":
-            sent["apns-id"] = "not-a-uuid"
-        case "bad_expiration":
-            sent["apns-expiration"] = "tomorrow"
-        case "bad_push_type":
-            sent["apns-push-type"] = "shout"
-        case "empty_body":
-            body = b""
-        case "huge_body":
-            body = json.dumps({"aps": {"alert": "x" * 5000}}).encode()
-        case "no_aps":
-            body = b'{"alert": "hi"}'
-        case "short_token":
-            path = "/3/device/abc123"
-        case "get":
-            method = "GET"
-        case "bad_path":
-            path = "/3/devices/" + device(3)
+    request: dict[str, Any] = {
+        ":method": "POST",
+        ":path": f"/3/device/{device(3)}",
+        ":body": BODY,
+        **headers(apns_creds),
+    }
+    for part, value in change.items():
+        request[part] = value(apns_creds, tmp_path) if callable(value) else value
+    method, path, body = request.pop(":method"), request.pop(":path"), request.pop(":body")
+    sent = {name: value for name, value in request.items() if value != ""}
     async with apns.client() as http:
         answer = await http.request(method, path, content=body or None, headers=sent)
     assert answer.status_code == status

@@ -19,9 +19,10 @@ from aioapns.connection import APNsProductionClientProtocol
 
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
+from pushfan.outcomes import Outcome
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
-from pushfan.workers.providers.errors import Outcome, classify_apns
+from pushfan.workers.providers.errors import classify_apns
 from pushfan.workers.providers.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class AioapnsProvider:
                         self._client.send_notification(request), self._timeout
                     )
                 except Exception as exc:  # timeouts, dropped connections: retry later
-                    result.transient.append(device_id)
+                    result.retried.append(device_id)
                     result.note(type(exc).__name__)
                     return
                 finally:

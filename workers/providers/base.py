@@ -7,17 +7,20 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pushfan.messages import Notification
-from pushfan.workers.providers.errors import Outcome
+from pushfan.outcomes import Outcome
 
 
 @dataclass
 class SendResult:
+    """The device ids of one batch under the provider's answer for each (pushfan.outcomes),
+    plus those `stop` kept from being sent."""
+
     delivered: list[int] = field(default_factory=list)
     invalid: list[int] = field(default_factory=list)
-    transient: list[int] = field(default_factory=list)
-    permanent: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)  # try later: the sender decides how
+    failed: list[int] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)  # not sent: `stop` said so
-    throttled: int = 0  # how many of the transient answers were 429s
+    throttled: int = 0  # how many of the retried answers were 429s
     retry_after: float | None = None  # the longest Retry-After the provider asked for
     reasons: dict[str, int] = field(default_factory=dict)  # error reason -> count
 
@@ -34,23 +37,23 @@ class SendResult:
     ) -> None:
         """File a push the provider did not accept under its outcome (see errors.py)."""
         self.note(reason or str(status))
-        if outcome is Outcome.INVALID_TOKEN:
+        if outcome is Outcome.INVALID:
             self.invalid.append(device_id)
-        elif outcome is Outcome.TRANSIENT:
-            self.transient.append(device_id)
+        elif outcome is Outcome.RETRIED:
+            self.retried.append(device_id)
             if status == 429:
                 self.throttled += 1
             if retry_after is not None:
                 self.retry_after = max(self.retry_after or 0.0, retry_after)
         else:
-            self.permanent.append(device_id)
+            self.failed.append(device_id)
 
     def merge(self, other: SendResult) -> None:
         """Fold the result of another slice of the same batch into this one."""
         self.delivered += other.delivered
         self.invalid += other.invalid
-        self.transient += other.transient
-        self.permanent += other.permanent
+        self.retried += other.retried
+        self.failed += other.failed
         self.stopped += other.stopped
         self.throttled += other.throttled
         if other.retry_after is not None:

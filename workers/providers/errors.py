@@ -1,15 +1,15 @@
-"""How provider answers are classified.
+"""How provider answers are classified, onto pushfan.outcomes.Outcome.
 
     answer
-    ├── delivered          2xx: the provider accepted the push
-    ├── invalid token      the token is dead: deactivate the device, never retry
+    ├── DELIVERED          2xx: the provider accepted the push
+    ├── INVALID            the token is dead: deactivate the device, never retry
     │                      APNs 410 Unregistered, 400 BadDeviceToken; FCM 404 UNREGISTERED
-    ├── transient          retry later (with the provider's Retry-After when it gives one)
+    ├── RETRIED            retry later (with the provider's Retry-After when it gives one)
     │   ├── quota          APNs 429 TooManyRequests; FCM 429 QUOTA_EXCEEDED
     │   └── unavailable    5xx, timeouts, dropped connections, expired auth tokens (401/403
     │                      Expired*), which are refreshed before the retry
-    └── permanent          anything else (bad payload, wrong topic, sender mismatch):
-                           retrying cannot help, count it failed
+    └── FAILED             anything else (bad payload, wrong topic, sender mismatch):
+                           retrying cannot help
 
 The provider modules map their wire answers onto `Outcome` with `classify_*`; the sender
 acts on outcomes only.
@@ -17,15 +17,7 @@ acts on outcomes only.
 
 from __future__ import annotations
 
-import enum
-
-
-class Outcome(enum.Enum):
-    DELIVERED = "delivered"
-    INVALID_TOKEN = "invalid"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
+from pushfan.outcomes import Outcome
 
 APNS_TOKEN_ERRORS = frozenset({(410, "Unregistered"), (400, "BadDeviceToken")})
 APNS_TRANSIENT_STATUS = frozenset({429, 500, 503})
@@ -39,20 +31,20 @@ def classify_apns(status: int, reason: str | None) -> Outcome:
     if 200 <= status < 300:
         return Outcome.DELIVERED
     if (status, reason) in APNS_TOKEN_ERRORS:
-        return Outcome.INVALID_TOKEN
+        return Outcome.INVALID
     if status in APNS_TRANSIENT_STATUS or reason in APNS_TRANSIENT_REASONS:
-        return Outcome.TRANSIENT
-    return Outcome.PERMANENT
+        return Outcome.RETRIED
+    return Outcome.FAILED
 
 
 def classify_fcm(status: int, error_code: str | None) -> Outcome:
     if 200 <= status < 300:
         return Outcome.DELIVERED
     if (status, error_code) in FCM_TOKEN_ERRORS:
-        return Outcome.INVALID_TOKEN
+        return Outcome.INVALID
     if status in FCM_TRANSIENT_STATUS or status == 401:
-        return Outcome.TRANSIENT  # 401: the access token expired; refreshed before retrying
-    return Outcome.PERMANENT
+        return Outcome.RETRIED  # 401: the access token expired; refreshed before retrying
+    return Outcome.FAILED
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -52,7 +52,7 @@ async def send_all(
     result: SendResult,
 ) -> SendResult:
     """Send push i with `request(i)` for every device of the batch over lanes; 200 is
-    delivered, no answer is transient, anything else goes to the provider's `refused`."""
+    delivered, no answer is RETRIED, anything else goes to the provider's `refused`."""
     latency = metrics.PROVIDER_LATENCY.labels(provider)
 
     async def push(i: int) -> None:
@@ -64,7 +64,7 @@ async def send_all(
         try:
             answer = await request(i)
         except TransportError as exc:  # no answer: dropped connection, timeout
-            result.transient.append(device_id)
+            result.retried.append(device_id)
             result.note(type(exc).__name__)
             return
         # Every push (~2 µs): the request histogram's count is the pushes sent.

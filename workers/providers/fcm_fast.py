@@ -57,7 +57,7 @@ class FastFcmProvider:
         try:
             access = await self._tokens.token()
         except Exception as exc:  # the token endpoint is down or refused: retry the batch
-            result.transient.extend(device_ids)
+            result.retried.extend(device_ids)
             result.note(f"oauth:{type(exc).__name__}")
             return result
         before, after = payloads.fcm_body_parts(notification)

@@ -10,9 +10,10 @@ import orjson
 
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
+from pushfan.outcomes import Outcome
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
-from pushfan.workers.providers.errors import Outcome, classify_fcm, parse_retry_after
+from pushfan.workers.providers.errors import classify_fcm, parse_retry_after
 from pushfan.workers.providers.fcm_oauth import AccessTokenSource, httpx_form_poster
 
 
@@ -63,7 +64,7 @@ class HttpxFcmProvider:
         try:
             access = await self._tokens.token()
         except Exception as exc:
-            result.transient.extend(device_ids)
+            result.retried.extend(device_ids)
             result.note(f"oauth:{type(exc).__name__}")
             return result
         headers = {"authorization": f"Bearer {access}", "content-type": "application/json"}
@@ -85,7 +86,7 @@ class HttpxFcmProvider:
                         timeout=self._timeout,
                     )
                 except Exception as exc:  # timeouts, dropped connections: retry later
-                    result.transient.append(device_id)
+                    result.retried.append(device_id)
                     result.note(type(exc).__name__)
                     return
                 finally:

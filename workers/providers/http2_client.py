@@ -12,7 +12,7 @@ bodies); a transport only moves requests. Two implementations, chosen by measure
 Both multiplex many streams on a few connections, honour the server's
 SETTINGS_MAX_CONCURRENT_STREAMS (capped by `max_streams`), retry requests a GOAWAY refused
 before processing, and surface dropped connections and timeouts as `TransportError`, which
-the providers classify as transient.
+the providers classify as RETRIED.
 """
 
 from __future__ import annotations
