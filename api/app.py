@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pushfan import db, metrics, topology
+from pushfan import db, metrics, scripts, topology
 from pushfan.api.admin import AdminHeaders
 from pushfan.api.deps import Resources
 from pushfan.api.routes import admin_api, admin_pages, alerts, devices, health, notifications
@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         connection = await topology.connect(settings)
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
+        await scripts.preload(redis)
         publisher = Publisher(channel, settings.publish_timeout_s)
         queues = topology.QueueNames.for_prefix(settings.queue_prefix)
         prefix = settings.redis_prefix

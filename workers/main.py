@@ -15,7 +15,7 @@ import httpx
 import redis.asyncio as aioredis
 import uvloop
 
-from pushfan import db, metrics, topology
+from pushfan import db, metrics, scripts, topology
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
@@ -52,6 +52,7 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
     try:
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
+        await scripts.preload(redis)
         await cancels.start()
         yield Resources(
             pool=pool,
