@@ -11,7 +11,7 @@ duration while the body runs (a killed holder stops renewing, so its lease lapse
 on exit unless `end` already released it along with the outcomes.
 
 Both scripts are composed of the shared Lua functions (dedup bitmap, counters, GCRA, 429
-feedback) that pushfan.progress and pushfan.push_rate run alone (see pushfan.scripts).
+feedback) that pushfan.progress and pushfan.provider_rate run alone (see pushfan.scripts).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pushfan import scripts
 from pushfan.keys import RedisKeys
 from pushfan.outcomes import Outcome
 from pushfan.progress import Counts, outcome_args, pack_ids, unpack_flags
-from pushfan.push_rate import NO_FEEDBACK, Feedback, RateKey, ceiling
+from pushfan.provider_rate import NO_FEEDBACK, Feedback, RateKey, ceiling
 from pushfan.settings import Settings
 
 

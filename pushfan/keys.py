@@ -15,10 +15,10 @@ pushfan.batch_ledger):
   broker, so a retried trigger republishes only what was never queued.
 Per batch:
 - `lease:<batch id>`: held while one worker sends that batch, any attempt (pushfan.batch_ledger).
-Per (provider, app) rate limit (pushfan.push_rate):
+Per (provider, app) rate limit (pushfan.provider_rate):
 - `rl:<provider>:<app>`: GCRA state hash; `rl:<provider>:<app>:accepted`: per-second counts
   of accepted and throttled pushes.
-Per API caller (pushfan.ratelimit): `limit:<caller>`, the GCRA theoretical arrival time.
+Per API caller (pushfan.caller_rate): `limit:<caller>`, the GCRA theoretical arrival time.
 Dashboard sessions (pushfan.sessions): `session:<sha256 of the cookie>`.
 Cancellations (pushfan.cancellation): `cancelled`, a sorted set alert id -> when.
 """

@@ -1,6 +1,6 @@
 -- Shared: the provider rate limit of one (provider, app), GCRA in a state hash
 -- (tat, rate, last429, raised_at, adapted_at) plus per-second accepted/throttled counts.
--- UNLIMITED is pushfan.push_rate.UNLIMITED: a configured rate that high means no limit,
+-- UNLIMITED is pushfan.provider_rate.UNLIMITED: a configured rate that high means no limit,
 -- though 429s still adapt it down.
 -- #include _now
 local UNLIMITED = 1e9

@@ -1,4 +1,4 @@
--- caller_hit: one request of an API caller against its GCRA limit (pushfan.ratelimit).
+-- caller_hit: one request of an API caller against its GCRA limit (pushfan.caller_rate).
 -- KEYS[1] the caller's limit key
 -- ARGV[1] emission interval ms   ARGV[2] burst tolerance ms
 -- Returns {1, '0'} when allowed, else {0, retry-after ms as a string}.

@@ -10,7 +10,7 @@ import pytest
 from pushfan import scripts
 from pushfan.outcomes import FINAL_OUTCOMES
 from pushfan.progress import COUNTERS
-from pushfan.push_rate import UNLIMITED
+from pushfan.provider_rate import UNLIMITED
 
 LUA = resources.files("pushfan") / "lua"
 

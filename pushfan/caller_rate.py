@@ -1,6 +1,6 @@
 """Per-caller rate limits for the API (per API key, per sign-in name): GCRA in one Redis
 script (pushfan/lua/caller_hit.lua). The provider-side limiter, which adapts to 429s, is
-pushfan.push_rate."""
+pushfan.provider_rate."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Decision:
     retry_after_s: float
 
 
-class RateLimiter:
+class CallerRateLimiter:
     """`rate_per_s` requests per second per caller, with bursts of up to `burst` requests."""
 
     def __init__(self, redis: aioredis.Redis, prefix: str, rate_per_s: float, burst: int) -> None:
