@@ -14,13 +14,13 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pushfan import db, metrics, topology
+from pushfan import db, metrics, scripts, topology
 from pushfan.api.admin import AdminHeaders
-from pushfan.api.deps import Resources
+from pushfan.api.deps import ApiResources
 from pushfan.api.routes import admin_api, admin_pages, alerts, devices, health, notifications
+from pushfan.caller_rate import CallerRateLimiter
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
-from pushfan.ratelimit import RateLimiter
 from pushfan.sessions import Sessions
 from pushfan.settings import Settings
 from pushfan.trigger import Trigger
@@ -114,11 +114,12 @@ def create_app(settings: Settings) -> FastAPI:
         connection = await topology.connect(settings)
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
+        await scripts.preload(redis)
         publisher = Publisher(channel, settings.publish_timeout_s)
         queues = topology.QueueNames.for_prefix(settings.queue_prefix)
         prefix = settings.redis_prefix
         progress = Progress(redis, prefix, settings.progress_ttl_s)
-        app.state.resources = Resources(
+        app.state.resources = ApiResources(
             settings=settings,
             pool=pool,
             redis=redis,
@@ -126,10 +127,10 @@ def create_app(settings: Settings) -> FastAPI:
             progress=progress,
             queues=queues,
             trigger=Trigger(pool, publisher, progress, queues, settings.app_names),
-            trigger_limiter=RateLimiter(
+            trigger_limiter=CallerRateLimiter(
                 redis, prefix, settings.trigger_rate_per_s, settings.trigger_burst
             ),
-            login_limiter=RateLimiter(
+            login_limiter=CallerRateLimiter(
                 redis,
                 prefix,
                 settings.login_attempts_per_min / 60,

@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request, status
 
 from pushfan import apikeys
+from pushfan.caller_rate import CallerRateLimiter
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
-from pushfan.ratelimit import RateLimiter
 from pushfan.sessions import Sessions
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
@@ -22,7 +22,7 @@ from pushfan.trigger import Trigger
 
 
 @dataclass
-class Resources:
+class ApiResources:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
@@ -30,20 +30,20 @@ class Resources:
     progress: Progress
     queues: QueueNames
     trigger: Trigger
-    trigger_limiter: RateLimiter
-    login_limiter: RateLimiter
+    trigger_limiter: CallerRateLimiter
+    login_limiter: CallerRateLimiter
     sessions: Sessions
     key_cache: apikeys.KeyCache = field(default_factory=apikeys.KeyCache)
 
 
-async def resources(request: Request) -> Resources:
+async def resources(request: Request) -> ApiResources:
     # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
     # hop on every request just to read app.state.
-    res: Resources = request.app.state.resources
+    res: ApiResources = request.app.state.resources
     return res
 
 
-Res = Annotated[Resources, Depends(resources)]
+Res = Annotated[ApiResources, Depends(resources)]
 
 
 def require(scope: str) -> Callable[..., Awaitable[apikeys.ApiKey]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -11,6 +12,16 @@ from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+# Each platform's token format, and the rule a refusal states.
+TOKEN_FORMATS = {
+    "ios": (re.compile(r"^[0-9a-fA-F]{64}$"), "an APNs device token is 64 hex characters"),
+    "android": (
+        re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$"),
+        "an FCM registration token is 32 to 4096 characters of [A-Za-z0-9_:-]",
+    ),
+}
 
 
 class Strict(BaseModel):
@@ -116,7 +127,7 @@ class NotificationCreate(PushContent):
         return self._alert_in(AudienceFilter(), spec)
 
 
-class Counts(BaseModel):
+class CountsOut(BaseModel):
     audience: int | None
     delivered: int
     invalid: int
@@ -134,7 +145,7 @@ class AlertOut(BaseModel):
     created_at: str
     expires_at: str
     finished_at: str | None
-    counts: Counts
+    counts: CountsOut
 
 
 class Problem(BaseModel):

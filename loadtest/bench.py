@@ -5,7 +5,7 @@ their own CA, as users run them) as real processes:
 - `pushfan`: the pipeline (API → expander → senders) with the fast providers, at --devices;
 - `original`: the same pipeline with PUSHFAN_HTTP_CLIENT=original (aioapns + httpx);
 - `seed`: the seed's design, one RabbitMQ message per push (loadtest/seed_design.py).
-The baselines use --baseline-devices (default 100,000) since they are 5-10x slower; rates
+The baselines use --baseline-devices (default 100,000) since they are slower; rates
 are per second, so they compare. Measured per variant: pushes/s (first to last push the
 simulators accepted), time to first push and p50/p99 trigger→simulator latency (from the
 simulators' per-second counts), trigger latency, CPU µs per push and peak RSS per process
@@ -31,8 +31,9 @@ import httpx
 
 from loadtest.demo import clean_redis, follow_alert, prepare_demo, say
 from loadtest.services import ensure_services
-from loadtest.stack import SERVICES, Child, CpuMeter, Stack, cpu_seconds
+from loadtest.stack import SERVICE_PROCESSES, Child, CpuMeter, Stack, cpu_seconds
 from pushfan import db
+from pushfan.provider import Provider
 from pushfan.settings import Settings
 
 ARTIFACTS = Path("artifacts")
@@ -113,8 +114,8 @@ def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, A
             "expander": [w.process.pid for w in workers if w.name == "expander"],
             "sender": [w.process.pid for w in workers if w.name.startswith("sender")],
             "simulator": [s.process.pid for s in sims],
-            "broker": SERVICES["broker"](),
-            "redis": SERVICES["redis"](),
+            "broker": SERVICE_PROCESSES["broker"](),
+            "redis": SERVICE_PROCESSES["redis"](),
         }
         meter = CpuMeter(kinds)
         headers = {"authorization": f"Bearer {key}", "idempotency-key": f"bench-{time.time_ns()}"}
@@ -148,7 +149,7 @@ def _run_seed(stack: Stack, settings: Settings, devices: int, sims: list[Child])
             ["loadtest.seed_design", "consume", "--provider", p, "--alert-id", alert_id],
             {},
         )
-        for p in ("apns", "fcm")
+        for p in Provider
     ]
     for child in consumers:
         stack.wait_for_log(child, "consuming")
@@ -156,7 +157,7 @@ def _run_seed(stack: Stack, settings: Settings, devices: int, sims: list[Child])
         {
             "sender": [c.process.pid for c in consumers],
             "simulator": [s.process.pid for s in sims],
-            "broker": SERVICES["broker"](),
+            "broker": SERVICE_PROCESSES["broker"](),
         }
     )
     meter.start()
@@ -233,7 +234,7 @@ async def _drop(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         names = topology.QueueNames.for_prefix(settings.queue_prefix).all()
-        names += [f"{settings.queue_prefix}.seed.{p}" for p in ("apns", "fcm")]
+        names += [f"{settings.queue_prefix}.seed.{p}" for p in Provider]
         for queue in names:
             channel = await connection.channel()
             try:

@@ -41,7 +41,7 @@ import uvloop
 from loadtest.bench_simulators import cpu_seconds, free_port, pinning
 from loadtest.credentials import ApnsCredentials, write_apns_key
 from pushfan.workers.providers.build import build_transport
-from pushfan.workers.providers.http2_client import TransportConfig, TransportKind
+from pushfan.workers.providers.transport import TransportConfig, TransportKind
 
 TOPIC = "com.example.bench"
 BODY = b'{"aps":{"alert":{"title":"Bench","body":"client benchmark push"},"sound":"default"}}'

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import jwt
 
 from loadtest.credentials import write_apns_key, write_service_account
 from loadtest.simulators.oauth import GRANT_TYPE
+from loadtest.stack import free_port
 
 APNS_TOKENS = 1000  # distinct device tokens the APNs run cycles through
 FCM_TOKEN = "cZ1ohKJ3TxA:APA91b" + "A" * 146
@@ -45,12 +45,6 @@ class Result:
     cpu_s: float
     req_s_per_core: float
     accepted: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from loadtest.stack import Stack
+from pushfan.provider import Provider
 from pushfan.settings import Settings
 
 # Fast retries so a scenario at test size finishes in seconds; the ladder is the same.
@@ -92,13 +93,13 @@ class Run:
         """Until the simulators have accepted `fraction` of the population (pushfan records
         outcomes per batch, so its own counts lag what is on the wire)."""
         while True:
-            accepted = sum(int(self.stack.sim_stats(w)["accepted"]) for w in ("apns", "fcm"))
+            accepted = sum(int(self.stack.sim_stats(w)["accepted"]) for w in Provider)
             if accepted >= fraction * self.devices:
                 return
             time.sleep(0.05)
 
     def sims(self, alert_id: str) -> dict[str, Any]:
-        apns, fcm = (self.stack.sim_stats(w, alert_id) for w in ("apns", "fcm"))
+        apns, fcm = (self.stack.sim_stats(w, alert_id) for w in Provider)
         return {
             "accepted": int(apns["accepted"]) + int(fcm["accepted"]),
             "duplicates": int(apns["duplicates"]) + int(fcm["duplicates"]),

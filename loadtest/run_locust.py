@@ -32,7 +32,7 @@ from typing import Any
 import aio_pika
 import redis
 
-from loadtest.stack import SERVICES, CpuMeter, Stack
+from loadtest.stack import SERVICE_PROCESSES, CpuMeter, Stack
 from pushfan import apikeys, db, topology
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
@@ -90,7 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def prepare(settings: Settings, devices: int, few: int, tag: str) -> tuple[str, int, int]:
+async def prepare_load(
+    settings: Settings, devices: int, few: int, tag: str
+) -> tuple[str, int, int]:
     """Fresh schema, seeded devices (`few` of them tagged), a key; returns key and id range."""
     await db.migrate(settings)
     conn = await db.connect(settings)
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = args.out / time.strftime("locust-%Y%m%d-%H%M%S")
     try:
         print(f"loadtest: seeding {args.devices:,} devices, starting the stack ({name})")
-        key, lo, hi = asyncio.run(prepare(settings, args.devices, args.few, tag))
+        key, lo, hi = asyncio.run(prepare_load(settings, args.devices, args.few, tag))
         stack.start_simulators()
         stack.start_api()
         stack.start_workers()
@@ -308,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         meter = CpuMeter(
             {c.name: [c.process.pid] for c in stack.children}
-            | {name: pids() for name, pids in SERVICES.items()}
+            | {name: pids() for name, pids in SERVICE_PROCESSES.items()}
         )
         meter.start()
         machine_before = busy_seconds()

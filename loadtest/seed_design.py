@@ -22,8 +22,9 @@ import aio_pika
 import msgspec
 import uvloop
 
-from pushfan import db, registry
+from pushfan import db
 from pushfan.messages import Notification
+from pushfan.provider import PLATFORM_PROVIDER, Provider
 from pushfan.settings import Settings
 from pushfan.workers.providers.build import build_providers
 
@@ -57,7 +58,7 @@ def notification(alert_id: str) -> Notification:
 async def publish(settings: Settings, alert_id: str) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     channel = await connection.channel(publisher_confirms=True)
-    for provider in ("apns", "fcm"):
+    for provider in Provider:
         await channel.declare_queue(queue_name(settings, provider), durable=True)
     note = notification(alert_id)
     encode = msgspec.json.Encoder().encode
@@ -68,7 +69,7 @@ async def publish(settings: Settings, alert_id: str) -> None:
         rows = await conn.fetch("SELECT id, platform, app, token FROM devices WHERE active")
         for row in rows:
             push = Push(alert_id, row["app"], row["id"], row["token"], note)
-            provider = registry.PLATFORM_PROVIDER[row["platform"]]
+            provider = PLATFORM_PROVIDER[row["platform"]]
             message = aio_pika.Message(encode(push), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             publish = channel.default_exchange.publish(
                 message, routing_key=queue_name(settings, provider)
@@ -117,7 +118,7 @@ async def consume(settings: Settings, provider_name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("role", choices=["publish", "consume"])
-    parser.add_argument("--provider", choices=["apns", "fcm"])
+    parser.add_argument("--provider", choices=list(Provider))
     parser.add_argument("--alert-id", required=True)
     args = parser.parse_args(argv)
     settings = Settings()

@@ -21,6 +21,7 @@ import aio_pika
 from loadtest.stack import Stack, peak_rss_mb
 from pushfan import topology
 from pushfan.messages import Notification, SendBatch, encode
+from pushfan.provider import Provider
 from pushfan.seed import fcm_token
 from pushfan.settings import Settings
 
@@ -41,12 +42,14 @@ async def fill(settings: Settings, alert_id: str, pushes: int, batch: int) -> fl
         for n in range(pushes // batch):
             ids = list(range(1 + n * batch, 1 + (n + 1) * batch))
             body = encode(
-                SendBatch(alert_id, f"{alert_id}:0:fcm:demo:{n}", "fcm", "demo", note, ids, tokens)
+                SendBatch(
+                    alert_id, f"{alert_id}:0:fcm:demo:{n}", Provider.FCM, "demo", note, ids, tokens
+                )
             )
             message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             pending.append(
                 asyncio.ensure_future(
-                    channel.default_exchange.publish(message, routing_key=names.send["fcm"])
+                    channel.default_exchange.publish(message, routing_key=names.send[Provider.FCM])
                 )
             )
             if len(pending) >= 200:

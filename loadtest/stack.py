@@ -28,11 +28,12 @@ import redis.asyncio as aioredis
 
 from loadtest.credentials import write_apns_key, write_service_account
 from pushfan import apikeys, db, topology
+from pushfan.provider import Provider
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 
 
-async def _prepare(
+async def _seed_with_key(
     settings: Settings,
     devices: int,
     ios_fraction: float,
@@ -99,7 +100,7 @@ def pids_of(name: str) -> list[int]:
 
 # The shared services' processes by kind: every PostgreSQL process (postmaster, backends,
 # WAL writer), the RabbitMQ VM, Redis.
-SERVICES = {
+SERVICE_PROCESSES = {
     "postgresql": lambda: pids_of("postgres"),
     "broker": lambda: pids_of("beam.smp"),
     "redis": lambda: pids_of("redis-server"),
@@ -244,7 +245,7 @@ class Stack:
     ) -> str:
         """Migrate the stack's schema, seed `devices` devices over its apps and create an API
         key with `scopes`; returns the key."""
-        return asyncio.run(_prepare(self.settings, devices, ios_fraction, self.apps, scopes))
+        return asyncio.run(_seed_with_key(self.settings, devices, ios_fraction, self.apps, scopes))
 
     def cleanup(self) -> None:
         """Drop the stack's schema, queues and Redis keys."""
@@ -349,7 +350,7 @@ class Stack:
     ) -> list[Child]:
         """The expander and `senders` sender processes per provider (default: the same
         number for both)."""
-        counts = senders or {p: senders_per_provider for p in ("apns", "fcm")}
+        counts = senders or {p: senders_per_provider for p in Provider}
         started = [self.spawn("expander", ["worker", "expander"])]
         for provider, count in counts.items():
             for n in range(count):

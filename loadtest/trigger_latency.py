@@ -25,7 +25,7 @@ from pushfan.seed import print_progress, seed_devices
 from pushfan.settings import Settings
 
 
-async def prepare(settings: Settings, big: int, small: int) -> str:
+async def prepare_audiences(settings: Settings, big: int, small: int) -> str:
     await db.drop_schema(settings)
     await db.migrate(settings)
     conn = await db.connect(settings)
@@ -55,7 +55,7 @@ def main() -> int:
     stack = Stack.create(name, apps=("big", "small"), extra_env={"PUSHFAN_TRIGGER_RATE_PER_S": "0"})
     settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     try:
-        key = asyncio.run(prepare(settings, args.big, args.small))
+        key = asyncio.run(prepare_audiences(settings, args.big, args.small))
         stack.start_api()
         client = httpx.Client(base_url=stack.api_url, timeout=10)
         headers = {"authorization": f"Bearer {key}"}

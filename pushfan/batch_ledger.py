@@ -1,17 +1,17 @@
 """A sender's Redis work for one batch in two round trips, and the batch's lease between them.
 
-- `begin`: take the lease of the batch, read which devices
+- `begin` (pushfan/lua/batch_begin.lua): take the lease of the batch, read which devices
   still need a push, and reserve up to `take` of those pushes from the (provider, app) rate
   limit.
-- `end`: record the final outcomes and counters, feed back what
+- `end` (pushfan/lua/batch_end.lua): record the final outcomes and counters, feed back what
   the provider accepted and throttled in the last slice, and release the lease.
 
 `lease()` is the lease's whole lifetime: `begin` on entry, renewed every third of its
 duration while the body runs (a killed holder stops renewing, so its lease lapses), released
 on exit unless `end` already released it along with the outcomes.
 
-The scripts are composed of the Lua functions of pushfan.progress (leases, dedup bitmap,
-counters) and pushfan.push_rate (GCRA, 429 feedback), so each rule is written once.
+Both scripts are composed of the shared Lua functions (dedup bitmap, counters, GCRA, 429
+feedback) that pushfan.progress and pushfan.provider_rate run alone (see pushfan.scripts).
 """
 
 from __future__ import annotations
@@ -23,68 +23,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from pushfan import scripts
+from pushfan.keys import RedisKeys
 from pushfan.outcomes import Outcome
-from pushfan.progress import (
-    IDS_LUA,
-    PENDING_LUA,
-    RECORD_LUA,
-    Counts,
-    outcome_args,
-    pack_ids,
-    unpack_flags,
-)
-from pushfan.push_rate import (
-    ACQUIRE_LUA,
-    NO_FEEDBACK,
-    NOW_LUA,
-    REPORT_LUA,
-    Feedback,
-    RateKey,
-    ceiling,
-)
+from pushfan.progress import Counts, outcome_args, pack_ids, unpack_flags
+from pushfan.provider_rate import NO_FEEDBACK, Feedback, RateKey, ceiling
 from pushfan.settings import Settings
-
-# KEYS: lease, final bitmap, rate state. ARGV: lease ms, packed ids, pushes to reserve at
-# most, configured rate, burst s, recovery ms. False when the lease is held; else
-# {pending flags, pushes reserved, wait ms, rate} (wait and rate empty when none were).
-_BEGIN = (
-    NOW_LUA
-    + IDS_LUA
-    + PENDING_LUA
-    + ACQUIRE_LUA
-    + """
-if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return false end
-local flags, open = pending_flags(KEYS[2], unpack_ids(ARGV[2]))
-local take = math.min(open, tonumber(ARGV[3]))
-if take == 0 then return {flags, 0, '', ''} end
-local r = rate_acquire(KEYS[3], take, tonumber(ARGV[4]), tonumber(ARGV[5]) * 1000,
-                       tonumber(ARGV[6]))
-return {flags, take, tostring(r[1]), tostring(r[2])}
-"""
-)
-
-# KEYS: final bitmap, counters hash, rate state, rate per-second counts, lease. ARGV: ttl,
-# retryable, the five outcome sizes, packed ids, accepted, throttled, configured rate.
-# Returns {counters, rate after the feedback or '' when there was none}.
-_END = (
-    NOW_LUA
-    + IDS_LUA
-    + RECORD_LUA
-    + REPORT_LUA
-    + """
-local sizes = {}
-for k = 1, 5 do sizes[k] = tonumber(ARGV[2 + k]) end
-local counts = record_outcomes(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), sizes,
-                               unpack_ids(ARGV[8]))
-local accepted, throttled = tonumber(ARGV[9]), tonumber(ARGV[10])
-local rate = ''
-if accepted > 0 or throttled > 0 then
-  rate = tostring(rate_report(KEYS[3], KEYS[4], accepted, throttled, tonumber(ARGV[11])))
-end
-redis.call('DEL', KEYS[5])
-return {counts, rate}
-"""
-)
 
 
 @dataclass
@@ -113,13 +57,13 @@ class BatchLedger:
         recovery_s: float,
     ) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self._ttl_s = ttl_s
         self._lease_ms = int(lease_s * 1000)
         self._burst_s = burst_s
         self._recovery_ms = recovery_s * 1000
-        self._begin = redis.register_script(_BEGIN)
-        self._end = redis.register_script(_END)
+        self._begin = scripts.register(redis, "batch_begin")
+        self._end = scripts.register(redis, "batch_end")
 
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> BatchLedger:
@@ -131,16 +75,6 @@ class BatchLedger:
             settings.rate_limit_burst_s,
             settings.rate_limit_recovery_s,
         )
-
-    def _lease_key(self, batch_id: str) -> str:
-        return f"{self._prefix}lease:{batch_id}"
-
-    def _alert_key(self, alert_id: str, suffix: str = "") -> str:
-        return f"{self._prefix}alert:{alert_id}{suffix}"
-
-    def _rate_keys(self, key: RateKey) -> list[str]:
-        state = f"{self._prefix}rl:{key.provider}:{key.app}"
-        return [state, f"{state}:accepted"]
 
     @contextlib.asynccontextmanager
     async def lease(
@@ -164,10 +98,10 @@ class BatchLedger:
         finally:
             keeper.cancel()
             if not held.released:
-                await self._redis.delete(self._lease_key(batch_id))
+                await self._redis.delete(self._keys.lease(batch_id))
 
     async def _keep(self, held: Lease) -> None:
-        key = self._lease_key(held.batch_id)
+        key = self._keys.lease(held.batch_id)
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
             with contextlib.suppress(Exception):  # a Redis blip: the next renewal may land
@@ -186,9 +120,9 @@ class BatchLedger:
         reserve up to `take` pushes of it."""
         reply = await self._begin(
             keys=[
-                self._lease_key(batch_id),
-                self._alert_key(alert_id, ":final"),
-                self._rate_keys(rate_key)[0],
+                self._keys.lease(batch_id),
+                self._keys.final(alert_id),
+                self._keys.rate(*rate_key),
             ],
             args=[
                 self._lease_ms,
@@ -224,10 +158,11 @@ class BatchLedger:
         sizes, ids = outcome_args(outcomes)
         values, rate = await self._end(
             keys=[
-                self._alert_key(lease.alert_id, ":final"),
-                self._alert_key(lease.alert_id),
-                *self._rate_keys(lease.rate_key),
-                self._lease_key(lease.batch_id),
+                self._keys.final(lease.alert_id),
+                self._keys.alert(lease.alert_id),
+                self._keys.rate(*lease.rate_key),
+                self._keys.rate_seconds(*lease.rate_key),
+                self._keys.lease(lease.batch_id),
             ],
             args=[
                 self._ttl_s,

@@ -16,15 +16,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from pushfan.keys import RedisKeys
+
 log = logging.getLogger(__name__)
 
 
-def _key(prefix: str) -> str:
-    return f"{prefix}cancelled"
-
-
 async def mark_cancelled(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_s: int) -> None:
-    key = _key(prefix)
+    key = RedisKeys(prefix).cancelled
     now = time.time()
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(key, {alert_id: now})
@@ -36,7 +34,7 @@ async def mark_cancelled(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_
 class CancelWatch:
     def __init__(self, redis: aioredis.Redis, prefix: str, poll_s: float) -> None:
         self._redis = redis
-        self._key = _key(prefix)
+        self._key = RedisKeys(prefix).cancelled
         self._poll_s = poll_s
         self._cancelled: set[str] = set()
         self._since = 0.0  # newest score seen; the poll is inclusive, the set dedupes

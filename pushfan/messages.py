@@ -12,6 +12,8 @@ from typing import Literal
 
 import msgspec
 
+from pushfan.provider import Provider
+
 
 class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     platforms: list[str] = []
@@ -64,7 +66,7 @@ class ExpandTask(msgspec.Struct, frozen=True):
 class SendBatch(msgspec.Struct, frozen=True):
     alert_id: str
     batch_id: str  # alert:shard:provider:app:seq, the same on every re-expansion
-    provider: Literal["apns", "fcm"]
+    provider: Provider
     app: str
     notification: Notification
     device_ids: list[int]
@@ -76,7 +78,7 @@ class InvalidTokens(msgspec.Struct, frozen=True):
     """Dead tokens of one batch, for the app's invalid-token webhook."""
 
     app: str
-    provider: str
+    provider: Provider
     batch_id: str
     device_ids: list[int]
     tokens: list[str]

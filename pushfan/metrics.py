@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from pushfan.outcomes import Outcome
+from pushfan.provider import Provider
 
-PROVIDERS = ("apns", "fcm")
 # The `outcome` label of pushfan_pushes_total: every outcome of a push (pushfan.outcomes).
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
@@ -63,7 +63,7 @@ def method_label(method: str) -> str:
 
 
 def precreate() -> None:
-    for provider in PROVIDERS:
+    for provider in Provider:
         for outcome in OUTCOMES:
             PUSHES.labels(provider, outcome)
         PROVIDER_LATENCY.labels(provider)

@@ -9,8 +9,6 @@ import asyncpg
 
 from pushfan.messages import AudienceFilter
 
-PLATFORM_PROVIDER = {"ios": "apns", "android": "fcm"}
-
 
 @dataclass(frozen=True)
 class DeviceIn:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from pushfan.admins import Admin
+from pushfan.keys import RedisKeys
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,12 @@ def _text(value: bytes | str) -> str:
 class Sessions:
     def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self.ttl_s = ttl_s
 
     def _key(self, session_id: str) -> str:
         digest = hashlib.sha256(session_id.encode()).hexdigest()
-        return f"{self._prefix}session:{digest}"
+        return self._keys.session(digest)
 
     async def start(self, admin: Admin) -> tuple[str, Session]:
         """A new session; returns the cookie value (shown to the browser only) and it."""

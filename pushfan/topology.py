@@ -25,9 +25,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
+from pushfan.provider import Provider
 from pushfan.settings import Settings
 
-PROVIDERS = ("apns", "fcm")
 # Delay rungs in milliseconds. A message waits in the smallest rung that covers its delay;
 # messages in one rung differ by at most the gap to the rung below, which bounds how long
 # one can be held up behind another (RabbitMQ expires per-message TTLs at the queue head).
@@ -37,7 +37,7 @@ DELAY_RUNGS_MS = (250, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900
 @dataclass(frozen=True)
 class QueueNames:
     expand: str
-    send: dict[str, str]
+    send: dict[Provider, str]
     feedback: str = ""
     dead: str = ""
     delays: dict[int, str] = field(default_factory=dict)
@@ -46,7 +46,7 @@ class QueueNames:
     def for_prefix(cls, prefix: str) -> QueueNames:
         return cls(
             expand=f"{prefix}.expand",
-            send={p: f"{prefix}.send.{p}" for p in PROVIDERS},
+            send={p: f"{prefix}.send.{p}" for p in Provider},
             feedback=f"{prefix}.feedback",
             dead=f"{prefix}.dead",
             delays={ms: f"{prefix}.delay.{ms}" for ms in DELAY_RUNGS_MS},

@@ -15,8 +15,8 @@ from pushfan import db, topology
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
+from pushfan.provider_rate import ProviderRateLimiter
 from pushfan.publisher import Publisher
-from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import AppConfig, Settings
 
 
@@ -27,7 +27,7 @@ def settings() -> Settings:
         database_schema=name,
         queue_prefix=name,
         redis_prefix=f"{name}:",
-        queue_type="classic",  # quorum queues work too, but cost ~100 ms each to declare
+        queue_type="classic",  # quorum queues work too, but are slower to declare
         apps=[AppConfig(name="alpha"), AppConfig(name="beta")],
     )
 

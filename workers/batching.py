@@ -15,6 +15,7 @@ from types import TracebackType
 
 from pushfan import registry
 from pushfan.messages import ExpandTask, SendBatch, encode
+from pushfan.provider import PLATFORM_PROVIDER, Provider
 from pushfan.publisher import Publisher
 from pushfan.topology import QueueNames
 
@@ -33,19 +34,19 @@ class Batcher:
         self._queues = queues
         self._size = batch_size
         self._task = task
-        self._buffers: dict[tuple[str, str], list[registry.Target]] = defaultdict(list)
-        self._sequence: dict[tuple[str, str], int] = defaultdict(int)
+        self._buffers: dict[tuple[Provider, str], list[registry.Target]] = defaultdict(list)
+        self._sequence: dict[tuple[Provider, str], int] = defaultdict(int)
         self._unconfirmed: set[asyncio.Task[None]] = set()
 
     async def add(self, targets: Iterable[registry.Target]) -> None:
         for target in targets:
-            key = (registry.PLATFORM_PROVIDER[target.platform], target.app)
+            key = (PLATFORM_PROVIDER[target.platform], target.app)
             buffer = self._buffers[key]
             buffer.append(target)
             if len(buffer) >= self._size:
                 await self._flush(key)
 
-    async def _flush(self, key: tuple[str, str]) -> None:
+    async def _flush(self, key: tuple[Provider, str]) -> None:
         targets = self._buffers.pop(key)
         provider, app = key
         seq = self._sequence[key]
@@ -54,7 +55,7 @@ class Batcher:
         batch = SendBatch(
             alert_id=task.alert_id,
             batch_id=f"{task.alert_id}:{task.shard}:{provider}:{app}:{seq}",
-            provider=provider,  # type: ignore[arg-type]
+            provider=provider,
             app=app,
             notification=task.notification,
             device_ids=[t.id for t in targets],

@@ -27,9 +27,9 @@ from pushfan.progress import Counts, Progress
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from pushfan.workers import targets
 from pushfan.workers.batching import Batcher
 from pushfan.workers.runner import Poison
-from pushfan.workers.targets import expand_targets
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Expander:
         if task.kind == "plan":
             await self.plan(task)
         elif task.kind == "targets":
-            await self.settle(task.alert_id, await expand_targets(self, task))
+            await self.settle(task.alert_id, await self.expand_targets(task))
         else:
             await self.expand_shard(task)
 
@@ -98,27 +98,39 @@ class Expander:
         counts = await self.progress.shard_done(task.alert_id, task.shard, audience)
         await self.settle(task.alert_id, counts)
 
+    async def expand_targets(self, task: ExpandTask) -> Counts:
+        """Publish the send batches of a targeted push; returns the counts after its one
+        shard. A targeted push is planned as one shard (0), recorded as it ends, so the
+        ledger counts its audience once however often the message is redelivered."""
+        assert task.targets is not None, "a 'targets' task carries its targets"
+        page_size = self.settings.expander_page_size
+        found = await targets.resolve(self.pool, task.targets, page_size)
+        async with Batcher(self.publisher, self.queues, self.settings.batch_size, task) as batcher:
+            for page in targets.pages(found, page_size):
+                await self.place(batcher, task, page)
+        metrics.EXPANDED_TARGETS.inc(len(found))
+        metrics.EXPANDED_SHARDS.inc()
+        # The plan (one shard) is recorded with the shard's audience, in one round trip.
+        return await self.progress.shard_done(task.alert_id, 0, len(found), shards_total=1)
+
     async def place(
         self, batcher: Batcher, task: ExpandTask, page: Sequence[registry.Target]
     ) -> None:
         """Batch a page of targets, or, once the alert is cancelled or past its TTL, count
         them so and publish nothing."""
-        reason = self.drop_reason(task)
-        if reason is None:
+        dropped = self.dropped_as(task)
+        if dropped is None:
             await batcher.add(page)
-            return
-        ids = [t.id for t in page]
-        if reason == "cancelled":
-            await self.progress.record(task.alert_id, {Outcome.CANCELLED: ids})
         else:
-            await self.progress.record(task.alert_id, {Outcome.EXPIRED: ids})
+            await self.progress.record(task.alert_id, {dropped: [t.id for t in page]})
 
-    def drop_reason(self, task: ExpandTask) -> str | None:
+    def dropped_as(self, task: ExpandTask) -> Outcome | None:
+        """CANCELLED or EXPIRED once the alert's pushes must no longer go out, else None."""
         if self.cancels.is_cancelled(task.alert_id):
-            return "cancelled"
+            return Outcome.CANCELLED
         expires_at = task.notification.expires_at
         if expires_at and time.time() >= expires_at:
-            return "expired"
+            return Outcome.EXPIRED
         return None
 
     async def settle(self, alert_id: str, counts: Counts) -> None:

@@ -18,9 +18,9 @@ from pushfan.messages import InvalidTokens, decode_invalid, encode
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from pushfan.workers.backoff import backoff_s
 from pushfan.workers.providers.errors import parse_retry_after
 from pushfan.workers.runner import Poison
-from pushfan.workers.sender import backoff_s
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Start-up of the worker processes: settings, connections, metrics, then the runner.
 
 Every worker opens the same few resources (a database pool, Redis, a publishing channel with
-confirms, the cancel watch); `Resources` opens and closes them in one place.
+confirms, the cancel watch); `resources()` opens and closes them in one place.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import httpx
 import redis.asyncio as aioredis
 import uvloop
 
-from pushfan import db, metrics, topology
+from pushfan import db, metrics, scripts, topology
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
+from pushfan.provider import Provider
+from pushfan.provider_rate import ProviderRateLimiter
 from pushfan.publisher import Publisher
-from pushfan.push_rate import ProviderRateLimiter
 from pushfan.settings import Settings
 from pushfan.workers.expander import Expander
 from pushfan.workers.feedback import Feedback
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Resources:
+class WorkerResources:
     pool: db.Pool
     redis: aioredis.Redis
     publisher: Publisher
@@ -42,9 +43,9 @@ class Resources:
 
 
 @asynccontextmanager
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
+async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
     # Workers write bookkeeping only (final counts, dead tokens) that Redis and the providers
-    # hold too; a synchronous commit each would cost more than the statement.
+    # hold too: asynchronous commits (pushfan.db.create_pool, durable=False).
     pool = await db.create_pool(settings, min_size=1, max_size=4, durable=False)
     redis = aioredis.from_url(settings.redis_url.get_secret_value())
     connection = await topology.connect(settings)
@@ -52,8 +53,9 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
     try:
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
+        await scripts.preload(redis)
         await cancels.start()
-        yield Resources(
+        yield WorkerResources(
             pool=pool,
             redis=redis,
             publisher=Publisher(
@@ -77,7 +79,7 @@ async def run_expander(settings: Settings) -> None:
         await _serve(settings, runner)
 
 
-async def run_sender(settings: Settings, provider: str) -> None:
+async def run_sender(settings: Settings, provider: Provider) -> None:
     providers = build_providers(settings, provider)
     if not providers.by_app:
         log.warning("no app has %s credentials; batches for it will count as failed", provider)
@@ -124,8 +126,7 @@ def run(kind: str, settings: Settings, provider: str | None = None) -> None:
     if kind == "expander":
         uvloop.run(run_expander(settings))
     elif kind == "sender":
-        assert provider in ("apns", "fcm")
-        uvloop.run(run_sender(settings, provider))
+        uvloop.run(run_sender(settings, Provider(provider or "")))
     elif kind == "feedback":
         uvloop.run(run_feedback(settings))
     else:

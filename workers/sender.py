@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -36,11 +35,13 @@ from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.outcomes import Outcome
 from pushfan.progress import Counts
+from pushfan.provider import Provider
+from pushfan.provider_rate import NO_FEEDBACK, Feedback, ProviderRateLimiter, RateKey
 from pushfan.publisher import Publisher
-from pushfan.push_rate import NO_FEEDBACK, Feedback, ProviderRateLimiter, RateKey
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
-from pushfan.workers.providers.base import Provider, SendResult
+from pushfan.workers.backoff import backoff_s
+from pushfan.workers.providers.base import ProviderClient, SendResult
 from pushfan.workers.runner import Poison
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,6 @@ log = logging.getLogger(__name__)
 DEFER_MS = 2_500
 PACE_WINDOW_S = 0.05
 FIRST_SLICE = 50
-
-
-def backoff_s(settings: Settings, attempt: int, retry_after: float | None) -> float:
-    """Capped exponential backoff with full jitter, never shorter than Retry-After."""
-    ceiling = min(settings.retry_cap_s, settings.retry_base_s * 2**attempt)
-    delay = random.uniform(ceiling / 2, ceiling)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, settings.retry_cap_s)
 
 
 @dataclass
@@ -81,8 +73,8 @@ class Sender:
     def __init__(
         self,
         settings: Settings,
-        provider_name: str,
-        providers: dict[str, Provider],
+        provider: Provider,
+        clients: dict[str, ProviderClient],
         pool: asyncpg.Pool,
         ledger: BatchLedger,
         limiter: ProviderRateLimiter,
@@ -90,8 +82,8 @@ class Sender:
         cancels: CancelWatch,
     ) -> None:
         self.settings = settings
-        self.provider_name = provider_name
-        self.providers = providers
+        self.provider = provider
+        self.clients = clients
         self.pool = pool
         self.ledger = ledger
         self.limiter = limiter
@@ -100,10 +92,10 @@ class Sender:
         self.queues = QueueNames.for_prefix(settings.queue_prefix)
         self.draining = False  # set on SIGTERM: unsent pushes of started batches go back
         self._rates: dict[RateKey, float] = {}  # last rate the limiter reported
-        self._pushes = {o: metrics.PUSHES.labels(provider_name, o) for o in Outcome}
-        self._batch_seconds = metrics.BATCH_SECONDS.labels(provider_name)
-        self._batches = {r: metrics.BATCHES.labels(provider_name, r) for r in metrics.BATCH_RESULTS}
-        self._limit_wait = metrics.RATE_LIMIT_WAIT.labels(provider_name)
+        self._pushes = {o: metrics.PUSHES.labels(provider, o) for o in Outcome}
+        self._batch_seconds = metrics.BATCH_SECONDS.labels(provider)
+        self._batches = {r: metrics.BATCHES.labels(provider, r) for r in metrics.BATCH_RESULTS}
+        self._limit_wait = metrics.RATE_LIMIT_WAIT.labels(provider)
 
     def drain(self) -> None:
         self.draining = True
@@ -125,17 +117,17 @@ class Sender:
     async def process(self, batch: SendBatch) -> None:
         # One lease per batch, whatever the attempt: a redelivered attempt and its retry
         # (a broker restart can put both in flight) must not send the same devices at once.
-        rate_key = RateKey(self.provider_name, batch.app)
+        rate_key = RateKey(self.provider, batch.app)
         # Reserve the first slice along with the lease, unless nothing will be sent (a
         # cancelled alert's batches must not run up the shared rate limit).
-        sendable = batch.app in self.providers and not self._dropped(batch)
+        sendable = batch.app in self.clients and not self._dropped(batch)
         async with self.ledger.lease(
             batch.alert_id,
             batch.batch_id,
             batch.device_ids,
             rate_key,
             self._slice_size(rate_key) if sendable else 0,
-            self.settings.rate_limit(self.provider_name, batch.app),
+            self.settings.rate_limit(self.provider, batch.app),
         ) as lease:
             if lease is None:
                 await self._defer(batch)
@@ -150,18 +142,18 @@ class Sender:
         if self._dropped(batch):
             await self._end_unsent(pending, self._drop_outcome(batch))
             return
-        provider = self.providers.get(batch.app)
-        if provider is None:
+        client = self.clients.get(batch.app)
+        if client is None:
             # No credentials for this app here: nothing can send it, count it failed.
             log.error(
                 "batch %s: no %s credentials for app %r",
                 batch.batch_id,
-                self.provider_name,
+                self.provider,
                 batch.app,
             )
             await self._end_unsent(pending, Outcome.FAILED)
             return
-        result, feedback = await self._send_paced(provider, pending)
+        result, feedback = await self._send_paced(client, pending)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -231,7 +223,7 @@ class Sender:
         rung, expiration_ms = self.queues.delay_for(DEFER_MS)
         await self.publisher.publish_delayed(
             rung,
-            self.queues.send[self.provider_name],
+            self.queues.send[self.provider],
             encode(batch),
             f"{batch.batch_id}#{batch.attempt}#deferred",
             expiration_ms,
@@ -241,7 +233,7 @@ class Sender:
         """Republish the targets this draining worker did not send, same batch id and
         attempt, straight to the work queue (they were never tried: no backoff)."""
         await self.publisher.publish(
-            self.queues.send[self.provider_name],
+            self.queues.send[self.provider],
             encode(_subset(batch, unsent)),
             f"{batch.batch_id}#{batch.attempt}#handback",
         )
@@ -253,7 +245,7 @@ class Sender:
         return FIRST_SLICE if rate is None else max(1, int(rate * PACE_WINDOW_S))
 
     async def _send_paced(
-        self, provider: Provider, pending: Pending
+        self, client: ProviderClient, pending: Pending
     ) -> tuple[SendResult, Feedback]:
         """Send the pending pushes as the shared rate limit allows. Normally that is one
         slice, the one the lease reserved; when the batch is more than `PACE_WINDOW_S` of
@@ -283,7 +275,7 @@ class Sender:
             self._limit_wait.observe(wait)
             if wait > 0:
                 await asyncio.sleep(wait)
-            part = await provider.send(batch.notification, ids[start:end], tokens[start:end], stop)
+            part = await client.send(batch.notification, ids[start:end], tokens[start:end], stop)
             result.merge(part)
             feedback = Feedback(
                 len(part.delivered) + len(part.invalid) + len(part.failed), part.throttled
@@ -324,7 +316,7 @@ class Sender:
         delay = backoff_s(self.settings, batch.attempt, result.retry_after)
         rung, expiration_ms = self.queues.delay_for(int(delay * 1000))
         await self.publisher.publish_delayed(
-            rung, self.queues.send[self.provider_name], encode(subset), message_id, expiration_ms
+            rung, self.queues.send[self.provider], encode(subset), message_id, expiration_ms
         )
         self._pushes[Outcome.RETRIED].inc(len(subset.device_ids))
 

@@ -10,12 +10,10 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, ValidationError
 
 from pushfan import alerts, registry
+from pushfan.api import alerting
 from pushfan.api.admin import AdminSession, CsrfSession
 from pushfan.api.deps import Res
 from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
-from pushfan.api.routes import alerts as alert_routes
-from pushfan.api.routes.admin_pages import HISTORY
-from pushfan.api.routes.alerts import current, submit
 from pushfan.messages import AudienceFilter
 
 router = APIRouter(prefix="/admin/api", include_in_schema=False)
@@ -71,25 +69,25 @@ async def send(
 ) -> AdminAlert:
     # The same path as POST /v1/alerts; a double click resends the same key, so one alert.
     key = f"{session.actor}:{idempotency_key}" if idempotency_key else None
-    alert = await submit(res, body.alert_in(), key, session.actor)
+    alert = await alerting.submit(res, body.alert_in(), key, session.actor)
     return await _admin_alert(res, alert)
 
 
 @router.get("/alerts", response_model=AlertList)
 async def list_alerts(res: Res, _session: AdminSession) -> AlertList:
-    recent = await alerts.recent(res.pool, HISTORY)
+    recent = await alerts.recent(res.pool, alerting.HISTORY)
     return AlertList(alerts=[await _admin_alert(res, a) for a in recent])
 
 
 @router.post("/alerts/{alert_id}/cancel", response_model=AdminAlert)
 async def cancel(alert_id: str, res: Res, _session: CsrfSession) -> AdminAlert:
     # The same cancel as POST /v1/alerts/{id}/cancel.
-    alert = await alert_routes.cancel(res, alert_id)
+    alert = await alerting.cancel(res, alert_id)
     return await _admin_alert(res, alert)
 
 
 async def _admin_alert(res: Res, alert: alerts.Alert) -> AdminAlert:
-    out = await current(res, alert)
+    out = await alerting.current(res, alert)
     age = time.time() - alert.created_at.timestamp()
     if alert.finished_at is not None:
         age = (alert.finished_at - alert.created_at).total_seconds()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pushfan import admins, alerts
+from pushfan.api import alerting
 from pushfan.api.admin import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -23,8 +24,6 @@ from pushfan.api.deps import Res
 from pushfan.sessions import Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-HISTORY = 50
 
 
 def _login_page(request: Request, error: str | None, status_code: int) -> Response:
@@ -89,6 +88,6 @@ async def dashboard(
         "username": current.username,
         "csrf_token": current.csrf_token,
         "apps": res.settings.app_names,
-        "history": await alerts.recent(res.pool, HISTORY),
+        "history": await alerts.recent(res.pool, alerting.HISTORY),
     }
     return templates.TemplateResponse(request, "dashboard.html", context)

@@ -2,99 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
-from pushfan import alerts, cancellation, trigger
-from pushfan.api.deps import Res, Resources, require, require_trigger
-from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut, Counts
+from pushfan import alerts
+from pushfan.api import alerting
+from pushfan.api.deps import Res, require, require_trigger
+from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut
 from pushfan.apikeys import ApiKey
-from pushfan.progress import Counts as LiveCounts
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID)
-
-# The answers both triggers (alerts and targeted notifications) add to 202.
-TRIGGER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Idempotency-Key reused with another request"},
-    429: {"description": "rate limit of this API key reached (see Retry-After)"},
-}
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=255, pattern=r"^[\x21-\x7e]+$"),
-]
-
-
-def alert_out(alert: alerts.Alert, live: LiveCounts | None) -> AlertOut:
-    status = alert.status
-    if alert.finished_at is not None or live is None:
-        audience = alert.audience
-        delivered, invalid, failed = alert.delivered, alert.invalid, alert.failed
-        expired, cancelled = alert.expired, alert.cancelled
-    else:
-        audience = live.audience if live.expanded else None
-        delivered, invalid, failed = live.delivered, live.invalid, live.failed
-        expired, cancelled = live.expired, live.cancelled
-        if status != "cancelled":
-            status = live.stage
-    finished = delivered + invalid + failed + expired + cancelled
-    pending = None if audience is None else max(0, audience - finished)
-    return AlertOut(
-        id=alert.id,
-        kind=alert.kind,
-        status=status,
-        title=alert.title,
-        created_at=alert.created_at.isoformat(),
-        expires_at=alert.expires_at.isoformat(),
-        finished_at=alert.finished_at.isoformat() if alert.finished_at else None,
-        counts=Counts(
-            audience=audience,
-            delivered=delivered,
-            invalid=invalid,
-            failed=failed,
-            expired=expired,
-            cancelled=cancelled,
-            pending=pending,
-        ),
-    )
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertOut,
-    responses=TRIGGER_RESPONSES,
+    responses=alerting.TRIGGER_RESPONSES,
 )
 async def create_alert(
     body: AlertCreate,
     res: Res,
     response: Response,
     key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
-    alert = await submit(res, body.alert_in(), idempotency_key, key.id)
+    alert = await alerting.submit(res, body.alert_in(), idempotency_key, key.id)
     response.headers["Location"] = f"/v1/alerts/{alert.id}"
-    return alert_out(alert, None)
-
-
-async def submit(
-    res: Resources, alert_in: alerts.AlertIn, idempotency_key: str | None, actor: str
-) -> alerts.Alert:
-    """The shared trigger, with its refusals as HTTP answers (REST and dashboard alike)."""
-    try:
-        alert, _ = await res.trigger.submit(alert_in, idempotency_key, actor)
-    except trigger.Invalid as exc:
-        raise HTTPException(422, str(exc)) from None
-    except trigger.IdempotencyConflict:
-        raise HTTPException(
-            409, "this Idempotency-Key was already used with a different request"
-        ) from None
-    except trigger.NotQueued:
-        raise HTTPException(
-            503, "the broker did not confirm the alert; retry with the same Idempotency-Key"
-        ) from None
-    return alert
+    return alerting.alert_out(alert, None)
 
 
 @router.get("/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
@@ -106,15 +42,7 @@ async def get_alert(
     alert = await alerts.get(res.pool, alert_id)
     if alert is None:
         raise HTTPException(404, "no such alert")
-    return await current(res, alert)
-
-
-async def current(res: Resources, alert: alerts.Alert) -> AlertOut:
-    """The alert with live counts from Redis while it runs, stored counts once it ended."""
-    live = None
-    if alert.finished_at is None:
-        live = await res.progress.counts(alert.id)
-    return alert_out(alert, live)
+    return await alerting.current(res, alert)
 
 
 @router.post(
@@ -129,18 +57,5 @@ async def cancel_alert(
 ) -> AlertOut:
     """Stop an alert: within a second no push of it leaves any worker; the rest count
     `cancelled`. Cancelling a cancelled alert again is a no-op."""
-    alert = await cancel(res, alert_id)
-    return await current(res, alert)
-
-
-async def cancel(res: Resources, alert_id: str) -> alerts.Alert:
-    """The shared cancel (REST and dashboard alike), with its refusals as HTTP answers."""
-    alert = await alerts.cancel(res.pool, alert_id)
-    if alert is None:
-        raise HTTPException(404, "no such alert")
-    if alert.status != "cancelled":
-        raise HTTPException(409, f"the alert already finished ({alert.status})")
-    await cancellation.mark_cancelled(
-        res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
-    )
-    return alert
+    alert = await alerting.cancel(res, alert_id)
+    return await alerting.current(res, alert)

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from pushfan import registry
 from pushfan.api.deps import Res, require
-from pushfan.api.models import INVALID, NOT_FOUND, DeviceOut, DeviceRegistration
+from pushfan.api.models import INVALID, NOT_FOUND, TOKEN_FORMATS, DeviceOut, DeviceRegistration
 from pushfan.apikeys import ApiKey
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=INVALID)
 
-TOKEN_FORMATS = {
-    "ios": (re.compile(r"^[0-9a-fA-F]{64}$"), "an APNs device token is 64 hex characters"),
-    "android": (
-        re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$"),
-        "an FCM registration token is 32 to 4096 characters of [A-Za-z0-9_:-]",
-    ),
-}
 
 Writer = Annotated[ApiKey, Depends(require("devices:write"))]
 

@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from pushfan import alerts
+from pushfan.api import alerting
 from pushfan.api.deps import Res, require, require_trigger
-from pushfan.api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
-from pushfan.api.routes.alerts import TRIGGER_RESPONSES, IdempotencyKey, alert_out, current, submit
-from pushfan.api.routes.devices import TOKEN_FORMATS
+from pushfan.api.models import INVALID, NOT_FOUND, TOKEN_FORMATS, AlertOut, NotificationCreate
 from pushfan.apikeys import ApiKey
 from pushfan.messages import TokenTarget
 
@@ -38,19 +37,19 @@ def normalised_tokens(body: NotificationCreate) -> list[TokenTarget]:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertOut,
-    responses=TRIGGER_RESPONSES,
+    responses=alerting.TRIGGER_RESPONSES,
 )
 async def create_notification(
     body: NotificationCreate,
     res: Res,
     response: Response,
     key: Annotated[ApiKey, Depends(require_trigger("notifications:send"))],
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
     alert_in = body.alert_in(normalised_tokens(body))
-    alert = await submit(res, alert_in, idempotency_key, key.id)
+    alert = await alerting.submit(res, alert_in, idempotency_key, key.id)
     response.headers["Location"] = f"/v1/notifications/{alert.id}"
-    return alert_out(alert, None)
+    return alerting.alert_out(alert, None)
 
 
 @router.get("/{notification_id}", response_model=AlertOut, responses=NOT_FOUND)
@@ -62,4 +61,4 @@ async def get_notification(
     alert = await alerts.get(res.pool, notification_id)
     if alert is None or alert.kind != "targeted":
         raise HTTPException(404, "no such notification")
-    return await current(res, alert)
+    return await alerting.current(res, alert)

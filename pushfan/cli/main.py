@@ -15,6 +15,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
+from pushfan.provider import Provider
 from pushfan.settings import Settings
 
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a worker")
     worker.add_argument("kind", choices=["expander", "sender", "feedback"])
-    worker.add_argument("--provider", choices=["apns", "fcm"])
+    worker.add_argument("--provider", choices=list(Provider))
     worker.set_defaults(func=_cmd_worker)
 
     devices = sub.add_parser("devices", help="device registry tools")

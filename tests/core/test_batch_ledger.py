@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from pushfan.batch_ledger import BatchLedger
 from pushfan.outcomes import Outcome
 from pushfan.progress import Progress
-from pushfan.push_rate import Feedback, ProviderRateLimiter, RateKey
+from pushfan.provider_rate import Feedback, ProviderRateLimiter, RateKey
 from pushfan.settings import Settings
 
 KEY = RateKey("fcm", "alpha")

@@ -11,12 +11,13 @@ import httpx
 import orjson
 
 from pushfan.messages import InvalidTokens, decode_invalid
+from pushfan.provider import Provider
 from pushfan.publisher import Publisher
 from pushfan.settings import AppConfig, Settings
 from pushfan.topology import QueueNames
 from pushfan.workers.feedback import Feedback
 
-REPORT = InvalidTokens("alpha", "apns", "a:0:apns:alpha:0", [3, 7], ["aa" * 32, "bb" * 32])
+REPORT = InvalidTokens("alpha", Provider.APNS, "a:0:apns:alpha:0", [3, 7], ["aa" * 32, "bb" * 32])
 
 
 def with_webhook(settings: Settings) -> Settings:

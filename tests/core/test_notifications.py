@@ -24,7 +24,7 @@ from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers.expander import Expander
-from pushfan.workers.targets import expand_targets, resolve
+from pushfan.workers.targets import resolve
 from tests.core.api_fixtures import api, bearer, queued
 
 __all__ = ["api"]
@@ -120,7 +120,7 @@ async def test_expansion_resolves_ids_tokens_and_users_once_each_and_only_active
     expander = Expander(small, pool, progress, Publisher(channel, 5), cancels)
     runs = []
     for _ in range(2):
-        counts = await expand_targets(expander, task)
+        counts = await expander.expand_targets(task)
         batches = [decode_batch(b) for q in names.send.values() for b in await drain(channel, q)]
         runs.append(batches)
         assert counts.audience == len(expected) and counts.expanded

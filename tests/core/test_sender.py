@@ -19,8 +19,9 @@ from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch, decode_invalid
 from pushfan.progress import Progress
+from pushfan.provider import Provider
+from pushfan.provider_rate import ProviderRateLimiter
 from pushfan.publisher import Publisher
-from pushfan.push_rate import ProviderRateLimiter
 from pushfan.seed import seed_devices
 from pushfan.settings import AppConfig, Settings
 from pushfan.topology import QueueNames
@@ -33,7 +34,7 @@ class ScriptedProvider:
     Retry-After when `throttle`), else delivered. Honours `stop` like the real providers;
     `before_each` runs before every push (to cancel mid-batch)."""
 
-    name = "apns"
+    name = Provider.APNS
 
     def __init__(
         self,
@@ -89,7 +90,7 @@ def make_sender(
         chosen = changed or settings
         return Sender(
             chosen,
-            "apns",
+            Provider.APNS,
             providers,
             pool,
             BatchLedger.from_settings(redis, chosen),
@@ -121,7 +122,7 @@ def batch_for(
     return SendBatch(
         alert.id,
         f"{alert.id}:0:apns:alpha:0",
-        "apns",
+        Provider.APNS,
         "alpha",
         notification or alert.notification(),
         ids,
@@ -185,7 +186,7 @@ async def test_transient_failures_come_back_through_the_delay_ladder(
     assert (counts.delivered, counts.failed, counts.retryable) == (8, 0, 2)
     assert not counts.done
     work = await channel.declare_queue(
-        QueueNames.for_prefix(settings.queue_prefix).send["apns"], passive=True
+        QueueNames.for_prefix(settings.queue_prefix).send[Provider.APNS], passive=True
     )
     assert await work.get(fail=False) is None  # still waiting in the delay rung
     started = time.monotonic()
@@ -328,12 +329,12 @@ async def test_a_draining_sender_hands_back_what_it_did_not_send(
         if device_id == 5:
             sender.drain()
 
-    sender.providers["alpha"] = ScriptedProvider(before_each=drain_after_four)
+    sender.clients["alpha"] = ScriptedProvider(before_each=drain_after_four)
     await sender.process(batch_for(alert, ids))
     counts = await progress.counts(alert.id)
     assert counts.delivered == 4 and counts.cancelled == counts.expired == 0
     work = await channel.declare_queue(
-        QueueNames.for_prefix(settings.queue_prefix).send["apns"], passive=True
+        QueueNames.for_prefix(settings.queue_prefix).send[Provider.APNS], passive=True
     )
     message = await work.get(timeout=5)
     back = decode_batch(message.body)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from pushfan.metrics import serve_worker_endpoints
+from pushfan.provider import Provider
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from tests.deploy import manifests
@@ -47,9 +48,11 @@ def prestop_seconds(container: Doc) -> int:
     return int(pre.get("sleep", {}).get("seconds", 0))
 
 
-def sender_provider(container: Doc) -> str | None:
+def sender_provider(container: Doc) -> Provider | None:
     args = container["args"]
-    return args[args.index("--provider") + 1] if args[:2] == ["worker", "sender"] else None
+    if args[:2] != ["worker", "sender"]:
+        return None
+    return Provider(args[args.index("--provider") + 1])
 
 
 def test_every_pushfan_env_name_is_a_settings_field() -> None:
@@ -200,7 +203,7 @@ def test_autoscalers_own_replicas(overlay: str) -> None:
     assert [m["resource"]["name"] for m in api_hpa["spec"]["metrics"]] == ["cpu"]
 
 
-def _sender(docs: list[Doc], name: str) -> tuple[Doc, str]:
+def _sender(docs: list[Doc], name: str) -> tuple[Doc, Provider]:
     deployment = manifests.one(docs, "Deployment", name)
     (container,) = manifests.containers(deployment)
     provider = sender_provider(container)

@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-async def _prepare(settings: Settings) -> str:
+async def _seed_with_admin(settings: Settings) -> str:
     await db.migrate(settings)
     pool = await db.create_pool(settings, min_size=1, max_size=2)
     try:
@@ -67,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str
     )
     settings = stack.settings
     try:
-        api_key = asyncio.run(_prepare(settings))
+        api_key = asyncio.run(_seed_with_admin(settings))
         stack.start_simulators(dead_fraction=0.01, extra=["--latency-ms", "15"])
         stack.start_api()
         stack.start_workers()

@@ -11,12 +11,13 @@ import re
 from pathlib import Path
 
 from pushfan import metrics
+from pushfan.provider import Provider
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "dashboards" / "pushfan.json"
 SELECTOR = re.compile(r"(pushfan_[a-z0-9_]+)\{([^}]*)\}")
 MATCHER = re.compile(r'([a-z_]+)\s*(=~|!~|=|!=)\s*"([^"]*)"')
 VALUES = {
-    "provider": set(metrics.PROVIDERS),
+    "provider": {str(p) for p in Provider},
     "outcome": set(metrics.OUTCOMES),
     "result": set(metrics.BATCH_RESULTS),
     "status": set(metrics.STATUS_CLASSES),

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.stack import Stack, free_port
 from pushfan import metrics
+from pushfan.provider import Provider
 
 pytestmark = pytest.mark.e2e
 DEVICES = 200
@@ -41,7 +42,7 @@ def value(series: Series, name: str, **labels: str) -> float:
 def worker_series() -> set[tuple[str, frozenset[tuple[str, str]]]]:
     """The series every process pre-creates (labels only; histograms by their _count)."""
     expected: set[tuple[str, frozenset[tuple[str, str]]]] = set()
-    for provider in metrics.PROVIDERS:
+    for provider in Provider:
         p = frozenset({("provider", provider)})
         for outcome in metrics.OUTCOMES:
             expected.add(("pushfan_pushes_total", p | {("outcome", outcome)}))
@@ -128,7 +129,7 @@ def test_labels_are_bounded(running: Running) -> None:
         if name.startswith("pushfan_api_request_seconds")
     }
     allowed = {
-        "provider": set(metrics.PROVIDERS),
+        "provider": {str(p) for p in Provider},
         "outcome": set(metrics.OUTCOMES),
         "result": set(metrics.BATCH_RESULTS),
         "status": {"1xx", "2xx", "3xx", "4xx", "5xx"},
@@ -182,7 +183,7 @@ def test_one_alert_moves_delivery_counters_and_histograms(
     assert value(expander, "pushfan_expanded_shards_total") >= 1
 
     delivered = 0.0
-    for provider in metrics.PROVIDERS:
+    for provider in Provider:
         sender = scrape(running.workers[f"sender-{provider}"])
         p = {"provider": provider}
         delivered += value(sender, "pushfan_pushes_total", outcome="delivered", **p)

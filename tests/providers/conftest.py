@@ -11,8 +11,8 @@ import pytest
 
 from loadtest.credentials import ApnsCredentials, FcmCredentials, write_service_account
 from pushfan.settings import AppConfig, Settings
-from pushfan.workers.providers.base import Provider
-from pushfan.workers.providers.build import Providers, build_providers
+from pushfan.workers.providers.base import ProviderClient
+from pushfan.workers.providers.build import ProviderClients, build_providers
 from tests.simulators.conftest import (
     Simulator,
     apns_argv,
@@ -75,11 +75,11 @@ def app_config(apns: ApnsCredentials | None = None, fcm: FcmCredentials | None =
 
 
 @pytest.fixture
-async def providers() -> AsyncIterator[Callable[..., Provider]]:
+async def providers() -> AsyncIterator[Callable[..., ProviderClient]]:
     """Factory: build_providers(settings, provider)['alpha'], closed after the test."""
-    built: list[Providers] = []
+    built: list[ProviderClients] = []
 
-    def factory(settings: Settings, provider: str) -> Provider:
+    def factory(settings: Settings, provider: str) -> ProviderClient:
         made = build_providers(settings, provider)
         built.append(made)
         return made.by_app["alpha"]

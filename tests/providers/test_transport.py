@@ -14,7 +14,7 @@ import pytest
 from loadtest.credentials import ApnsCredentials
 from loadtest.simulators.tls import ensure_tls_dir
 from pushfan.workers.providers.build import build_transport
-from pushfan.workers.providers.http2_client import TransportConfig, TransportError
+from pushfan.workers.providers.transport import TransportConfig, TransportError
 from tests.providers.conftest import apns_argv
 from tests.simulators.conftest import Simulator
 

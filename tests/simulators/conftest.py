@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from loadtest.credentials import (
     write_service_account,
 )
 from loadtest.simulators.oauth import GRANT_TYPE
+from loadtest.stack import free_port
 
 FIREBASE_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 PROJECT = "sim-project"
@@ -54,12 +54,6 @@ class Simulator:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_simulator(argv: list[str], tls_dir: Path, timeout_s: float = 15.0) -> Simulator:

@@ -20,6 +20,7 @@ from aioapns.connection import APNsProductionClientProtocol
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.outcomes import Outcome
+from pushfan.provider import Provider
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
 from pushfan.workers.providers.errors import classify_apns
@@ -42,7 +43,7 @@ def _protocol_for(base_url: str) -> type[APNsProductionClientProtocol]:
 
 
 class AioapnsProvider:
-    name = "apns"
+    name = Provider.APNS
 
     def __init__(self, settings: Settings, app: AppConfig, concurrency: asyncio.Semaphore) -> None:
         self._timeout = settings.push_timeout_s
@@ -71,8 +72,8 @@ class AioapnsProvider:
         priority = int(payloads.apns_priority(notification))
         collapse = notification.collapse_id or None
         result = SendResult()
-        in_flight = metrics.IN_FLIGHT.labels("apns")
-        latency = metrics.PROVIDER_LATENCY.labels("apns")
+        in_flight = metrics.IN_FLIGHT.labels(Provider.APNS)
+        latency = metrics.PROVIDER_LATENCY.labels(Provider.APNS)
 
         async def one(device_id: int, token: str) -> None:
             request = NotificationRequest(

@@ -1,4 +1,4 @@
-"""APNs over the fast HTTP/2 transport (workers/providers/http2_client.py), token auth.
+"""APNs over the fast HTTP/2 transport (workers/providers/transport.py), token auth.
 
 Per batch: the body (pushfan.payloads renders it once), the JWT and every header but
 `apns-id` are built once; per push only the path (the token) and the stable apns-id differ.
@@ -15,15 +15,15 @@ import uuid
 from collections.abc import Awaitable
 
 import jwt
-import orjson
 
 from pushfan import payloads
 from pushfan.messages import Notification
+from pushfan.provider import Provider
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
-from pushfan.workers.providers.errors import classify_apns, parse_retry_after
+from pushfan.workers.providers.errors import apns_reason, classify_apns, parse_retry_after
 from pushfan.workers.providers.fanout import lanes_per_batch, send_all, stable_uuid_hex
-from pushfan.workers.providers.http2_client import Answer, Transport
+from pushfan.workers.providers.transport import Answer, Transport
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +66,8 @@ def apns_id_prefix(collapse_id: str) -> hashlib._Hash:
     return hashlib.sha1(APNS_ID_NAMESPACE.bytes + f"{collapse_id}:".encode())
 
 
-def reason_of(body: bytes) -> str | None:
-    try:
-        reason = orjson.loads(body).get("reason")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return str(reason) if reason else None
-
-
 class FastApnsProvider:
-    name = "apns"
+    name = Provider.APNS
 
     def __init__(
         self,
@@ -125,7 +117,7 @@ class FastApnsProvider:
             return post("/3/device/" + tokens[i], request_headers, body)
 
         return await send_all(
-            "apns",
+            Provider.APNS,
             device_ids,
             self._lanes,
             self._concurrency,
@@ -136,11 +128,11 @@ class FastApnsProvider:
         )
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
-        reason = reason_of(answer.body)
+        reason = apns_reason(answer.body)
         if reason == "ExpiredProviderToken":
             self._token.expire()  # signed again for the retry
         wait = parse_retry_after(answer.headers.get("retry-after"))
         result.refused(device_id, classify_apns(answer.status, reason), answer.status, reason, wait)
 
     async def close(self) -> None:
-        return None  # the transport is shared and closed by build.Providers
+        return None  # the transport is shared and closed by build.ProviderClients

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pushfan.messages import Notification
 from pushfan.outcomes import Outcome
+from pushfan.provider import Provider
 
 
 @dataclass
@@ -69,14 +70,14 @@ def never() -> bool:
 StopCheck = Callable[[], bool]
 
 
-class Provider(Protocol):
+class ProviderClient(Protocol):
     """Sends one batch of pushes for one app; every target ends in exactly one list.
 
     `stop` is asked right before each push leaves; when it says True the push is not sent
     and the target goes to `stopped`: an alert cancelled or expired mid-batch, or a worker
     draining on SIGTERM, stops at once rather than after the batch."""
 
-    name: str
+    name: Provider
 
     async def send(
         self,

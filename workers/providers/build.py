@@ -1,4 +1,4 @@
-"""Providers built from settings: one per app for the provider a sender serves.
+"""Provider clients built from settings: one per app for the provider a sender serves.
 
 `settings.http_client` picks the client: "fast" (apns_fast / fcm_fast on the HTTP/2
 transport named by `settings.http_transport`) or "original" (aioapns / httpx, the baseline
@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from pushfan.provider import Provider
 from pushfan.settings import Settings
-from pushfan.workers.providers.base import Provider
-from pushfan.workers.providers.http2_client import Transport, TransportConfig, TransportKind
+from pushfan.workers.providers.base import ProviderClient
 from pushfan.workers.providers.tls import client_context
+from pushfan.workers.providers.transport import Transport, TransportConfig, TransportKind
 
 
 @dataclass
-class Providers:
-    by_app: dict[str, Provider]
+class ProviderClients:
+    by_app: dict[str, ProviderClient]
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
     _transports: list[Transport] = field(default_factory=list)
 
@@ -33,10 +34,9 @@ class Providers:
             await transport.close()
 
 
-def build_providers(settings: Settings, provider: str) -> Providers:
-    """Providers for `provider` ("apns" or "fcm") keyed by app name, for apps that have it."""
-    if provider not in ("apns", "fcm"):
-        raise ValueError(f"unknown provider {provider!r}")
+def build_providers(settings: Settings, provider: Provider | str) -> ProviderClients:
+    """Clients of `provider` keyed by app name, for the apps that have its credentials."""
+    provider = Provider(provider)  # ValueError for anything but a provider
     # One bound on pushes in flight per process, shared by every app's provider.
     concurrency = asyncio.Semaphore(settings.sender_concurrency)
     if settings.http_client == "fast":
@@ -44,11 +44,13 @@ def build_providers(settings: Settings, provider: str) -> Providers:
     return _original(settings, provider, concurrency)
 
 
-def _fast(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
+def _fast(
+    settings: Settings, provider: Provider, concurrency: asyncio.Semaphore
+) -> ProviderClients:
     from pushfan.workers.providers.apns_fast import FastApnsProvider
     from pushfan.workers.providers.fcm_fast import FastFcmProvider
 
-    base_url = settings.apns_base_url if provider == "apns" else settings.fcm_base_url
+    base_url = settings.apns_base_url if provider is Provider.APNS else settings.fcm_base_url
     # One transport per provider host, shared by every app: the apps' pushes multiplex on
     # the same few connections.
     transport = build_transport(
@@ -61,27 +63,29 @@ def _fast(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> 
             timeout_s=settings.push_timeout_s,
         ),
     )
-    if provider == "apns":
-        apns: dict[str, Provider] = {
+    if provider is Provider.APNS:
+        apns: dict[str, ProviderClient] = {
             app.name: FastApnsProvider(settings, app, transport, concurrency)
             for app in settings.apps
             if app.has_apns
         }
-        return Providers(apns, _transports=[transport])
-    fcm: dict[str, Provider] = {
+        return ProviderClients(apns, _transports=[transport])
+    fcm: dict[str, ProviderClient] = {
         app.name: FastFcmProvider(settings, app, transport, concurrency)
         for app in settings.apps
         if app.has_fcm
     }
-    return Providers(fcm, _transports=[transport])
+    return ProviderClients(fcm, _transports=[transport])
 
 
-def _original(settings: Settings, provider: str, concurrency: asyncio.Semaphore) -> Providers:
+def _original(
+    settings: Settings, provider: Provider, concurrency: asyncio.Semaphore
+) -> ProviderClients:
     from pushfan.workers.providers.apns_aioapns import AioapnsProvider
     from pushfan.workers.providers.fcm_httpx import HttpxFcmProvider
 
-    if provider == "apns":
-        return Providers(
+    if provider is Provider.APNS:
+        return ProviderClients(
             {
                 app.name: AioapnsProvider(settings, app, concurrency)
                 for app in settings.apps
@@ -93,7 +97,7 @@ def _original(settings: Settings, provider: str, concurrency: asyncio.Semaphore)
         verify=client_context(settings.ca_file),
         limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
     )
-    return Providers(
+    return ProviderClients(
         {
             app.name: HttpxFcmProvider(settings, app, client, concurrency)
             for app in settings.apps

@@ -7,9 +7,8 @@ libcurl documents for event loops (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION +
 curl_multi_socket_action): libcurl tells us which fds to watch and when to wake it; the loop
 calls back into libcurl; finished transfers resolve their futures.
 
-Why libcurl: it is the cheapest client per request measured (loadtest/bench_clients.py), as
-its C code does all per-frame work and Python only sees one call per request plus a few
-buffer appends.
+libcurl's C code does all per-frame work: Python sees one call per request plus a few buffer
+appends.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 
 import pycurl
 
-from pushfan.workers.providers.http2_client import Answer, TransportConfig, TransportError
+from pushfan.workers.providers.transport import Answer, TransportConfig, TransportError
 
 _VERSIONS = {
     pycurl.CURL_HTTP_VERSION_1_0: 1,

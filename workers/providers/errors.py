@@ -11,11 +11,14 @@
     └── FAILED             anything else (bad payload, wrong topic, sender mismatch):
                            retrying cannot help
 
-The provider modules map their wire answers onto `Outcome` with `classify_*`; the sender
+The provider modules read the provider's reason from an error body (`apns_reason`,
+`fcm_error_code`) and map their wire answers onto `Outcome` with `classify_*`; the sender
 acts on outcomes only.
 """
 
 from __future__ import annotations
+
+import orjson
 
 from pushfan.outcomes import Outcome
 
@@ -56,3 +59,27 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def apns_reason(body: bytes) -> str | None:
+    """Apple's `reason` from an error body (`{"reason": "BadDeviceToken"}`), else None."""
+    try:
+        reason = orjson.loads(body).get("reason")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return str(reason) if reason else None
+
+
+def fcm_error_code(body: bytes) -> str | None:
+    """FCM's ErrorCode from an error body, else the google.rpc status, else None."""
+    try:
+        error = orjson.loads(body)["error"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in error.get("details", ()):
+        if detail.get("@type", "").endswith("google.firebase.fcm.v1.FcmError"):
+            code = detail.get("errorCode")
+            if code:
+                return str(code)
+    status = error.get("status")
+    return str(status) if status else None

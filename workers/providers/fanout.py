@@ -1,9 +1,9 @@
 """Fan-out of one batch over a fixed number of lanes, shared by the fast providers.
 
-`asyncio.gather` of one task per push costs a Task, a done-callback and a future per push
-(~10 µs). Lanes instead: a few coroutines each take the next index from a shared iterator
-and await one request at a time, so a batch costs a handful of Tasks whatever its size, while
-up to `lanes` requests are on the wire. The process-wide semaphore still bounds pushes in
+A batch costs a handful of Tasks whatever its size (not one Task, done-callback and future
+per push): a few coroutines, the lanes, each take the next index from a shared iterator and
+await one request at a time, so up to `lanes` requests are on the wire. What that saves per
+push is in docs/performance.md. The process-wide semaphore still bounds pushes in
 flight across the batches a sender holds (prefetch).
 """
 
@@ -14,8 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pushfan import metrics
+from pushfan.provider import Provider
 from pushfan.workers.providers.base import SendResult, StopCheck
-from pushfan.workers.providers.http2_client import Answer, TransportError
+from pushfan.workers.providers.transport import Answer, TransportError
 
 
 def lanes_per_batch(concurrency: int, prefetch: int) -> int:
@@ -42,7 +43,7 @@ async def fan_out(
 
 
 async def send_all(
-    provider: str,
+    provider: Provider,
     device_ids: list[int],
     lanes: int,
     gate: asyncio.Semaphore,
@@ -67,7 +68,7 @@ async def send_all(
             result.retried.append(device_id)
             result.note(type(exc).__name__)
             return
-        # Every push (~2 µs): the request histogram's count is the pushes sent.
+        # Observed for every push that got an answer: the histogram's count is pushes sent.
         latency.observe(time.perf_counter() - started)
         if answer.status == 200:
             result.delivered.append(device_id)
@@ -76,7 +77,7 @@ async def send_all(
 
     in_flight = metrics.IN_FLIGHT.labels(provider)
     width = min(lanes, len(device_ids))
-    in_flight.inc(width)  # per lane, not per push: a gauge update costs ~1.5 µs
+    in_flight.inc(width)  # per lane, not per push: the gauge counts lanes' requests in flight
     try:
         await fan_out(len(device_ids), lanes, gate, push)
     finally:
@@ -85,8 +86,8 @@ async def send_all(
 
 
 def stable_uuid_hex(digest: bytes) -> str:
-    """A version-5 UUID string from a SHA-1 digest (what uuid.uuid5 does, without building a
-    UUID object: ~1 µs instead of ~10 µs, paid once per push for apns-id)."""
+    """A version-5 UUID string from a SHA-1 digest: the same text as str(uuid.uuid5(...)),
+    without building a UUID object (it runs once per push, for apns-id)."""
     raw = bytearray(digest[:16])
     raw[6] = (raw[6] & 0x0F) | 0x50
     raw[8] = (raw[8] & 0x3F) | 0x80

@@ -14,17 +14,17 @@ from collections.abc import Awaitable
 
 from pushfan import payloads
 from pushfan.messages import Notification
+from pushfan.provider import Provider
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
-from pushfan.workers.providers.errors import classify_fcm, parse_retry_after
+from pushfan.workers.providers.errors import classify_fcm, fcm_error_code, parse_retry_after
 from pushfan.workers.providers.fanout import lanes_per_batch, send_all
-from pushfan.workers.providers.fcm_httpx import error_code
 from pushfan.workers.providers.fcm_oauth import AccessTokenSource, form_poster
-from pushfan.workers.providers.http2_client import Answer, Transport
+from pushfan.workers.providers.transport import Answer, Transport
 
 
 class FastFcmProvider:
-    name = "fcm"
+    name = Provider.FCM
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class FastFcmProvider:
             return post(path, headers, before + tokens[i].encode() + after)
 
         return await send_all(
-            "fcm",
+            Provider.FCM,
             device_ids,
             self._lanes,
             self._concurrency,
@@ -79,11 +79,11 @@ class FastFcmProvider:
         )
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
-        code = error_code(answer.body)
+        code = fcm_error_code(answer.body)
         if answer.status == 401:
             self._tokens.invalidate()  # expired access token: a fresh one for the retry
         wait = parse_retry_after(answer.headers.get("retry-after"))
         result.refused(device_id, classify_fcm(answer.status, code), answer.status, code, wait)
 
     async def close(self) -> None:
-        return None  # the transport and token client are shared, closed by build.Providers
+        return None  # the transport and token client are shared, closed by build.ProviderClients

@@ -6,34 +6,19 @@ import asyncio
 import time
 
 import httpx
-import orjson
 
 from pushfan import metrics, payloads
 from pushfan.messages import Notification
 from pushfan.outcomes import Outcome
+from pushfan.provider import Provider
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
-from pushfan.workers.providers.errors import classify_fcm, parse_retry_after
+from pushfan.workers.providers.errors import classify_fcm, fcm_error_code, parse_retry_after
 from pushfan.workers.providers.fcm_oauth import AccessTokenSource, httpx_form_poster
 
 
-def error_code(body: bytes) -> str | None:
-    """FCM's ErrorCode from an error body, else the google.rpc status, else None."""
-    try:
-        error = orjson.loads(body)["error"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
-    for detail in error.get("details", ()):
-        if detail.get("@type", "").endswith("google.firebase.fcm.v1.FcmError"):
-            code = detail.get("errorCode")
-            if code:
-                return str(code)
-    status = error.get("status")
-    return str(status) if status else None
-
-
 class HttpxFcmProvider:
-    name = "fcm"
+    name = Provider.FCM
 
     def __init__(
         self,
@@ -68,8 +53,8 @@ class HttpxFcmProvider:
             result.note(f"oauth:{type(exc).__name__}")
             return result
         headers = {"authorization": f"Bearer {access}", "content-type": "application/json"}
-        in_flight = metrics.IN_FLIGHT.labels("fcm")
-        latency = metrics.PROVIDER_LATENCY.labels("fcm")
+        in_flight = metrics.IN_FLIGHT.labels(Provider.FCM)
+        latency = metrics.PROVIDER_LATENCY.labels(Provider.FCM)
 
         async def one(device_id: int, token: str) -> None:
             async with self._concurrency:
@@ -93,7 +78,7 @@ class HttpxFcmProvider:
                     in_flight.dec()
                     latency.observe(time.perf_counter() - started)
             status = response.status_code
-            code = None if status == 200 else error_code(response.content)
+            code = None if status == 200 else fcm_error_code(response.content)
             outcome = classify_fcm(status, code)
             if outcome is Outcome.DELIVERED:
                 result.delivered.append(device_id)
@@ -107,4 +92,4 @@ class HttpxFcmProvider:
         return result
 
     async def close(self) -> None:
-        return None  # the shared client is closed by build.Providers
+        return None  # the shared client is closed by build.ProviderClients

@@ -16,7 +16,7 @@ import httpx
 import jwt
 import orjson
 
-from pushfan.workers.providers.http2_client import Transport
+from pushfan.workers.providers.transport import Transport
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -1,4 +1,4 @@
-"""HTTP/2 through Rust's reqwest/hyper (pyreqwest): the runner-up in loadtest/bench_clients.py.
+"""HTTP/2 through Rust's reqwest/hyper (pyreqwest): the default transport of the fast providers.
 
 hyper's h2 does multiplexing, flow control, SETTINGS, GOAWAY and reconnects; the client is
 HTTP/2 only (prior knowledge on h2c, ALPN h2 on TLS) and trusts only the configured CA when
@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from pyreqwest.client import ClientBuilder
 
-from pushfan.workers.providers.http2_client import Answer, TransportConfig, TransportError
+from pushfan.workers.providers.transport import Answer, TransportConfig, TransportError
 
 
 class ReqwestTransport:

@@ -1,13 +1,14 @@
 """The HTTP/2 transport under the fast providers: POST bytes, get status, headers and body.
 
 The providers (apns_fast, fcm_fast) own the protocol semantics (auth tokens, headers, error
-bodies); a transport only moves requests. Two implementations, chosen by measurement
-(loadtest/bench_clients.py):
+bodies); a transport only moves requests. Two implementations, `settings.http_transport`
+picks one (the client CPU per request of each, and of the other candidates, is in
+docs/performance.md with the command that measures it):
 
+- `reqwest` (default): Rust's reqwest/hyper through pyreqwest
+  (workers/providers/reqwest_transport.py), a pure wheel.
 - `curl`: libcurl's multi interface through pycurl, driven by the asyncio loop's socket
-  callbacks (workers/providers/curl_transport.py). The cheapest client CPU per request.
-- `reqwest`: Rust's reqwest/hyper through pyreqwest (workers/providers/reqwest_transport.py),
-  the runner-up, kept as a pure-wheel fallback.
+  callbacks (workers/providers/curl_transport.py).
 
 Both multiplex many streams on a few connections, honour the server's
 SETTINGS_MAX_CONCURRENT_STREAMS (capped by `max_streams`), retry requests a GOAWAY refused

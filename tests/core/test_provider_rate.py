@@ -8,7 +8,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from pushfan.push_rate import Feedback, ProviderRateLimiter, RateKey
+from pushfan.provider_rate import Feedback, ProviderRateLimiter, RateKey
 from pushfan.settings import Settings
 
 KEY = RateKey("fcm", "alpha")

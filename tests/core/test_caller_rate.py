@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from pushfan.api.app import create_app
+from pushfan.caller_rate import CallerRateLimiter
 from pushfan.db import Pool
-from pushfan.ratelimit import RateLimiter
 from pushfan.settings import Settings
 from tests.core.api_fixtures import bearer, queued
 
@@ -19,7 +19,7 @@ from tests.core.api_fixtures import bearer, queued
 async def test_gcra_allows_the_burst_then_spaces_requests(
     redis: aioredis.Redis, settings: Settings
 ) -> None:
-    limiter = RateLimiter(redis, settings.redis_prefix, rate_per_s=2, burst=3)
+    limiter = CallerRateLimiter(redis, settings.redis_prefix, rate_per_s=2, burst=3)
     decisions = [await limiter.hit("k") for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert 0 < decisions[-1].retry_after_s <= 0.5
@@ -27,7 +27,7 @@ async def test_gcra_allows_the_burst_then_spaces_requests(
 
 
 async def test_a_zero_rate_disables_the_limit(redis: aioredis.Redis, settings: Settings) -> None:
-    limiter = RateLimiter(redis, settings.redis_prefix, rate_per_s=0, burst=1)
+    limiter = CallerRateLimiter(redis, settings.redis_prefix, rate_per_s=0, burst=1)
     assert all([(await limiter.hit("k")).allowed for _ in range(50)])
 
 

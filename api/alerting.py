@@ -1,0 +1,102 @@
+"""What the alert routes share (REST alerts and notifications, and the dashboard alike):
+trigger, follow and cancel an alert with their refusals as HTTP answers, and its JSON view.
+Route modules import this module, never each other."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Header, HTTPException
+
+from pushfan import alerts, cancellation, trigger
+from pushfan.api.deps import ApiResources
+from pushfan.api.models import AlertOut, CountsOut
+from pushfan.progress import Counts
+
+# How many recent alerts the dashboard shows.
+HISTORY = 50
+
+# The answers both triggers (alerts and targeted notifications) add to 202.
+TRIGGER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Idempotency-Key reused with another request"},
+    429: {"description": "rate limit of this API key reached (see Retry-After)"},
+}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
+    status = alert.status
+    if alert.finished_at is not None or live is None:
+        audience = alert.audience
+        delivered, invalid, failed = alert.delivered, alert.invalid, alert.failed
+        expired, cancelled = alert.expired, alert.cancelled
+    else:
+        audience = live.audience if live.expanded else None
+        delivered, invalid, failed = live.delivered, live.invalid, live.failed
+        expired, cancelled = live.expired, live.cancelled
+        if status != "cancelled":
+            status = live.stage
+    finished = delivered + invalid + failed + expired + cancelled
+    pending = None if audience is None else max(0, audience - finished)
+    return AlertOut(
+        id=alert.id,
+        kind=alert.kind,
+        status=status,
+        title=alert.title,
+        created_at=alert.created_at.isoformat(),
+        expires_at=alert.expires_at.isoformat(),
+        finished_at=alert.finished_at.isoformat() if alert.finished_at else None,
+        counts=CountsOut(
+            audience=audience,
+            delivered=delivered,
+            invalid=invalid,
+            failed=failed,
+            expired=expired,
+            cancelled=cancelled,
+            pending=pending,
+        ),
+    )
+
+
+async def submit(
+    res: ApiResources, alert_in: alerts.AlertIn, idempotency_key: str | None, actor: str
+) -> alerts.Alert:
+    """The shared trigger, with its refusals as HTTP answers (REST and dashboard alike)."""
+    try:
+        alert, _ = await res.trigger.submit(alert_in, idempotency_key, actor)
+    except trigger.Invalid as exc:
+        raise HTTPException(422, str(exc)) from None
+    except trigger.IdempotencyConflict:
+        raise HTTPException(
+            409, "this Idempotency-Key was already used with a different request"
+        ) from None
+    except trigger.NotQueued:
+        raise HTTPException(
+            503, "the broker did not confirm the alert; retry with the same Idempotency-Key"
+        ) from None
+    return alert
+
+
+async def current(res: ApiResources, alert: alerts.Alert) -> AlertOut:
+    """The alert with live counts from Redis while it runs, stored counts once it ended."""
+    live = None
+    if alert.finished_at is None:
+        live = await res.progress.counts(alert.id)
+    return alert_out(alert, live)
+
+
+async def cancel(res: ApiResources, alert_id: str) -> alerts.Alert:
+    """The shared cancel (REST and dashboard alike), with its refusals as HTTP answers."""
+    alert = await alerts.cancel(res.pool, alert_id)
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    if alert.status != "cancelled":
+        raise HTTPException(409, f"the alert already finished ({alert.status})")
+    await cancellation.mark_cancelled(
+        res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
+    )
+    return alert
