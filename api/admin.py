@@ -4,6 +4,8 @@ POSTs, templates, and the security headers of every /admin response."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,11 +13,13 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pushfan.api.deps import Res
+from pushfan import admins
+from pushfan.api.deps import ApiResources, Res, client_address, too_many
 from pushfan.sessions import Session
 
 SESSION_COOKIE = "pushfan_session"
 LOGIN_CSRF_COOKIE = "pushfan_login_csrf"
+DEVICE_COOKIE = "pushfan_device"  # known-device mark for sign-in (pushfan.signin)
 CSRF_HEADER = "X-CSRF-Token"
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -68,12 +72,22 @@ def set_cookie(
         httponly=True,
         samesite="strict",
         # Plain HTTP only on a developer's loopback; everywhere else the cookie needs TLS.
-        secure=res.settings.environment != "development",
+        secure=res.settings.cookies_secure,
     )
 
 
 async def optional_session(request: Request, res: Res) -> Session | None:
-    return await res.sessions.get(request.cookies.get(SESSION_COOKIE))
+    """The signed-in session, if its admin still exists with the epoch it started under;
+    its role is the admin's current one."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = await res.sessions.get(cookie)
+    if found is None:
+        return None
+    admin = await admins.get(res.pool, found.admin_id)
+    if admin is None or admin.session_epoch != found.epoch:
+        await res.sessions.end(cookie or "")
+        return None
+    return replace(found, role=admin.role)
 
 
 async def session(
@@ -106,3 +120,39 @@ async def csrf_checked(request: Request, current: AdminSession) -> Session:
 
 
 CsrfSession = Annotated[Session, Depends(csrf_checked)]
+
+
+def role(required: str) -> Callable[..., Awaitable[Session]]:
+    """A session whose admin's role includes `required` (403 otherwise)."""
+
+    async def check(current: AdminSession) -> Session:
+        if not admins.includes(current.role, required):
+            raise HTTPException(403, f"this needs the {required!r} role")
+        return current
+
+    check.role = required  # type: ignore[attr-defined]  # read by the tenancy matrix test
+    return check
+
+
+def writer(required: str) -> Callable[..., Awaitable[Session]]:
+    """A dashboard write: CSRF token, the role, and the per-address and per-admin limits."""
+    has_role = role(required)
+
+    async def check(request: Request, current: CsrfSession) -> Session:
+        await has_role(current)
+        res: ApiResources = request.app.state.resources
+        decision = await res.address_limiter.hit(f"address:{client_address(request)}")
+        if not decision.allowed:
+            raise too_many(decision, "client address")
+        decision = await res.write_limiter.hit(f"admin:{current.admin_id}")
+        if not decision.allowed:
+            raise too_many(decision, "admin")
+        return current
+
+    check.role = required  # type: ignore[attr-defined]
+    return check
+
+
+Viewer = Annotated[Session, Depends(role("viewer"))]
+Sender = Annotated[Session, Depends(writer("sender"))]
+SignedIn = Annotated[Session, Depends(writer("viewer"))]  # any role: sign-out and the like

@@ -4,6 +4,7 @@ Route modules import this module, never each other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
@@ -19,7 +20,7 @@ HISTORY = 50
 # The answers both triggers (alerts and targeted notifications) add to 202.
 TRIGGER_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "Idempotency-Key reused with another request"},
-    429: {"description": "rate limit of this API key reached (see Retry-After)"},
+    429: {"description": "rate limit of this client address or API key reached (Retry-After)"},
 }
 
 IdempotencyKey = Annotated[
@@ -63,11 +64,15 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
 
 
 async def submit(
-    res: ApiResources, alert_in: alerts.AlertIn, idempotency_key: str | None, actor: str
+    res: ApiResources,
+    alert_in: alerts.AlertIn,
+    idempotency_key: str | None,
+    actor: str,
+    owner: str,
 ) -> alerts.Alert:
     """The shared trigger, with its refusals as HTTP answers (REST and dashboard alike)."""
     try:
-        alert, _ = await res.trigger.submit(alert_in, idempotency_key, actor)
+        alert, _ = await res.trigger.submit(alert_in, idempotency_key, actor, owner)
     except trigger.Invalid as exc:
         raise HTTPException(422, str(exc)) from None
     except trigger.IdempotencyConflict:
@@ -89,8 +94,15 @@ async def current(res: ApiResources, alert: alerts.Alert) -> AlertOut:
     return alert_out(alert, live)
 
 
-async def cancel(res: ApiResources, alert_id: str) -> alerts.Alert:
-    """The shared cancel (REST and dashboard alike), with its refusals as HTTP answers."""
+async def cancel(
+    res: ApiResources, alert_id: str, may_cancel: Callable[[alerts.Alert], bool]
+) -> alerts.Alert:
+    """The shared cancel (REST and dashboard alike), with its refusals as HTTP answers.
+    `may_cancel` says whether the caller may (False: 404, as for an unknown id; it may also
+    raise its own refusal)."""
+    found = await alerts.get(res.pool, alert_id)
+    if found is None or not may_cancel(found):
+        raise HTTPException(404, "no such alert")
     alert = await alerts.cancel(res.pool, alert_id)
     if alert is None:
         raise HTTPException(404, "no such alert")

@@ -15,14 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pushfan import db, metrics, scripts, topology
+from pushfan.api import openapi
 from pushfan.api.admin import AdminHeaders
 from pushfan.api.deps import ApiResources
+from pushfan.api.edge import EdgeHeaders
 from pushfan.api.routes import admin_api, admin_pages, alerts, devices, health, notifications
 from pushfan.caller_rate import CallerRateLimiter
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
 from pushfan.sessions import Sessions
 from pushfan.settings import Settings
+from pushfan.signin import SignInGuard
 from pushfan.trigger import Trigger
 
 
@@ -130,17 +133,22 @@ def create_app(settings: Settings) -> FastAPI:
             trigger_limiter=CallerRateLimiter(
                 redis, prefix, settings.trigger_rate_per_s, settings.trigger_burst
             ),
-            login_limiter=CallerRateLimiter(
-                redis,
-                prefix,
-                settings.login_attempts_per_min / 60,
-                max(1, int(settings.login_attempts_per_min)),
+            write_limiter=CallerRateLimiter(
+                redis, prefix, settings.write_rate_per_s, settings.write_burst
+            ),
+            address_limiter=CallerRateLimiter(
+                redis, prefix, settings.address_rate_per_s, settings.address_burst
+            ),
+            signin=SignInGuard(
+                redis, prefix, settings.login_attempts_per_min, settings.known_device_ttl_s
             ),
             sessions=Sessions(redis, prefix, settings.session_ttl_s),
         )
         metrics_server = None
         if settings.api_metrics_port:
-            metrics_server = metrics.serve_worker_endpoints(settings.api_metrics_port, lambda: True)
+            metrics_server = metrics.serve_worker_endpoints(
+                settings.metrics_host, settings.api_metrics_port, lambda: True
+            )
         try:
             yield
         finally:
@@ -156,6 +164,10 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="Mass push notifications through APNs and FCM.",
         lifespan=lifespan,
+        # No Swagger UI or ReDoc: FastAPI loads their scripts from a public CDN, which fails
+        # offline and would widen the CSP. The document itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(health.router)
     app.include_router(devices.router)
@@ -170,7 +182,9 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.precreate_api(
         (route.path, route.methods or ()) for route in _routes(app) if isinstance(route, APIRoute)
     )
+    openapi.document(app, _routes(app))
     app.add_middleware(AdminHeaders)
+    app.add_middleware(EdgeHeaders)
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

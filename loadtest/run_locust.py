@@ -281,11 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     name = f"lt_{secrets.token_hex(3)}"
     tag = "loadtest-few"
-    # The per-key trigger limit is policy, not capacity: raised so the one key of the run
-    # is never refused, while each trigger still pays for the limiter's Redis call.
+    # The per-key and per-address limits are policy, not capacity: raised so the one key
+    # and the one address of the run are never refused, while each write still pays for the
+    # limiters' Redis calls.
+    unlimited = "1000000"
     stack = Stack.create(
         name,
-        extra_env={"PUSHFAN_TRIGGER_RATE_PER_S": "1000000", "PUSHFAN_TRIGGER_BURST": "1000000"},
+        extra_env={
+            "PUSHFAN_TRIGGER_RATE_PER_S": unlimited,
+            "PUSHFAN_TRIGGER_BURST": unlimited,
+            "PUSHFAN_WRITE_RATE_PER_S": unlimited,
+            "PUSHFAN_WRITE_BURST": unlimited,
+            "PUSHFAN_ADDRESS_RATE_PER_S": unlimited,
+            "PUSHFAN_ADDRESS_BURST": unlimited,
+        },
     )
     settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     args.out.mkdir(parents=True, exist_ok=True)

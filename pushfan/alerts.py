@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 import orjson
 
+from pushfan.apikeys import DEFAULT_OWNER
 from pushfan.messages import AudienceFilter, Notification, TargetSpec
 from pushfan.progress import Counts
 
@@ -79,6 +80,7 @@ class Alert:
     finished_at: datetime | None
     kind: str = "global"
     targets: TargetSpec | None = None
+    owner: str = DEFAULT_OWNER  # the owner of the key that made it, or 'dashboard'
 
     def notification(self) -> Notification:
         return Notification(
@@ -115,13 +117,19 @@ def _from_row(row: asyncpg.Record) -> Alert:
         targets=None
         if row["targets"] is None
         else msgspec.json.decode(row["targets"], type=TargetSpec),
+        owner=row["owner"],
     )
 
 
 async def create(
-    pool: asyncpg.Pool, alert: AlertIn, idempotency_key: str | None, created_by: str | None
+    pool: asyncpg.Pool,
+    alert: AlertIn,
+    idempotency_key: str | None,
+    created_by: str | None,
+    owner: str = DEFAULT_OWNER,
 ) -> tuple[Alert, bool]:
-    """Insert the alert, or return the one already made with this key; (alert, created)."""
+    """Insert the alert, or return the one `created_by` already made with this key;
+    (alert, created). Idempotency keys are scoped to their `created_by`."""
     request_hash = alert.request_hash()
     audience_json = orjson.dumps(
         {
@@ -134,10 +142,10 @@ async def create(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
                             audience_filter, ttl_s, priority, created_by, expires_at,
-                            kind, targets)
+                            kind, targets, owner)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
-                now() + make_interval(secs => $8::integer), $11, $12::jsonb)
-        ON CONFLICT (idempotency_key) DO NOTHING
+                now() + make_interval(secs => $8::integer), $11, $12::jsonb, $13)
+        ON CONFLICT (created_by, idempotency_key) DO NOTHING
         RETURNING *
         """,
         uuid.uuid4(),
@@ -152,10 +160,15 @@ async def create(
         created_by,
         alert.kind,
         None if alert.targets is None else msgspec.json.encode(alert.targets).decode(),
+        owner,
     )
     if row is not None:
         return _from_row(row), True
-    row = await pool.fetchrow("SELECT * FROM alerts WHERE idempotency_key = $1", idempotency_key)
+    row = await pool.fetchrow(
+        "SELECT * FROM alerts WHERE created_by = $1 AND idempotency_key = $2",
+        created_by,
+        idempotency_key,
+    )
     assert row is not None, "conflicting insert must leave a row"
     if row["request_hash"] != request_hash:
         raise IdempotencyConflict(idempotency_key)

@@ -1,6 +1,6 @@
-"""Per-caller rate limits for the API (per API key, per sign-in name): GCRA in one Redis
-script (pushfan/lua/caller_hit.lua). The provider-side limiter, which adapts to 429s, is
-pushfan.provider_rate."""
+"""Per-caller rate limits for the API (per API key, per client address, per sign-in): GCRA
+in one Redis script (pushfan/lua/caller_hit.lua). The provider-side limiter, which adapts to
+429s, is pushfan.provider_rate."""
 
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ class CallerRateLimiter:
         self._tolerance_ms = self._interval_ms * max(0, burst - 1)
         self._hit = scripts.register(redis, "caller_hit")
 
-    async def hit(self, caller: str) -> Decision:
+    async def hit(self, *callers: str) -> Decision:
+        """One request of every caller named, all or none (allowed only if each has room)."""
         if self._disabled:
             return Decision(True, 0.0)
         allowed, wait_ms = await self._hit(
-            keys=[self._keys.caller_limit(caller)], args=[self._interval_ms, self._tolerance_ms]
+            keys=[self._keys.caller_limit(c) for c in callers],
+            args=[self._interval_ms, self._tolerance_ms],
         )
         return Decision(bool(int(allowed)), float(wait_ms) / 1000)

@@ -19,7 +19,12 @@ Per (provider, app) rate limit (pushfan.provider_rate):
 - `rl:<provider>:<app>`: GCRA state hash; `rl:<provider>:<app>:accepted`: per-second counts
   of accepted and throttled pushes.
 Per API caller (pushfan.caller_rate): `limit:<caller>`, the GCRA theoretical arrival time.
+Per API caller (pushfan.caller_rate) the callers are `key:<id>`, `address:<ip>`,
+`admin:<id>` and the sign-in budgets `signin:{device,address,user}:<sha256>`.
 Dashboard sessions (pushfan.sessions): `session:<sha256 of the cookie>`.
+Sign-in (pushfan.signin): `signin:device:<sha256 of username and cookie>` and
+`signin:address:<sha256 of username and address>`, set while that browser or address is
+known for the username.
 Cancellations (pushfan.cancellation): `cancelled`, a sorted set alert id -> when.
 """
 
@@ -58,6 +63,12 @@ class RedisKeys:
 
     def session(self, digest: str) -> str:
         return f"{self.prefix}session:{digest}"
+
+    def known_device(self, digest: str) -> str:
+        return f"{self.prefix}signin:device:{digest}"
+
+    def known_address(self, digest: str) -> str:
+        return f"{self.prefix}signin:address:{digest}"
 
     @property
     def cancelled(self) -> str:

@@ -82,8 +82,11 @@ def precreate_api(routes: Iterable[tuple[str, Iterable[str]]]) -> None:
                 API_LATENCY.labels(path, method_label(method), status)
 
 
-def serve_worker_endpoints(port: int, is_ready: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz and /readyz for a worker on `port` in a daemon thread."""
+def serve_worker_endpoints(
+    host: str, port: int, is_ready: Callable[[], bool]
+) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz and /readyz for a worker on `host`:`port` in a daemon
+    thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -106,6 +109,6 @@ def serve_worker_endpoints(port: int, is_ready: Callable[[], bool]) -> Threading
         def log_message(self, format: str, *args: object) -> None:
             return  # scrapes every few seconds would drown the worker's log
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

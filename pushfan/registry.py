@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from pushfan.apikeys import DEFAULT_OWNER
 from pushfan.messages import AudienceFilter
 
 
@@ -29,16 +30,24 @@ class Target:
     token: str
 
 
-async def upsert(conn: asyncpg.Connection | asyncpg.Pool, device: DeviceIn) -> tuple[int, bool]:
-    """Register or refresh a device; returns (id, created). Re-registering reactivates it."""
+async def upsert(
+    conn: asyncpg.Connection | asyncpg.Pool, device: DeviceIn, owner: str = DEFAULT_OWNER
+) -> tuple[int, bool] | None:
+    """Register or refresh a device; returns (id, created). Re-registering reactivates it.
+
+    A device stays with the owner that registered it first: another owner may refresh it
+    only with the same user_id (None is returned otherwise, and nothing changes), so it
+    cannot take over a phone's pushes by binding its token to another user."""
     row = await conn.fetchrow(
         """
-        INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone, owner)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (app, platform, token) DO UPDATE SET
             user_id = EXCLUDED.user_id, tags = EXCLUDED.tags, locale = EXCLUDED.locale,
             time_zone = EXCLUDED.time_zone, active = true, deactivated_at = NULL,
             updated_at = now()
+        WHERE devices.owner = EXCLUDED.owner
+           OR devices.user_id IS NOT DISTINCT FROM EXCLUDED.user_id
         RETURNING id, (xmax = 0) AS created
         """,
         device.platform,
@@ -48,13 +57,29 @@ async def upsert(conn: asyncpg.Connection | asyncpg.Pool, device: DeviceIn) -> t
         list(device.tags),
         device.locale,
         device.time_zone,
+        owner,
     )
-    assert row is not None
+    if row is None:
+        return None
     return row["id"], row["created"]
 
 
-async def delete(conn: asyncpg.Connection | asyncpg.Pool, device_id: int) -> bool:
-    status = await conn.execute("DELETE FROM devices WHERE id = $1", device_id)
+async def delete(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    device_id: int,
+    *,
+    owner: str | None = None,
+    apps: Sequence[str] | None = None,
+) -> bool:
+    """Remove a device; with `owner` / `apps`, only one that owner registered in those apps
+    (False, as for an unknown id, otherwise)."""
+    status = await conn.execute(
+        "DELETE FROM devices WHERE id = $1 "
+        "AND ($2::text IS NULL OR owner = $2) AND ($3::text[] IS NULL OR app = ANY($3))",
+        device_id,
+        owner,
+        None if apps is None else list(apps),
+    )
     return status.endswith(" 1")
 
 

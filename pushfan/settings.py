@@ -95,12 +95,27 @@ class Settings(BaseSettings):
     # Per-API-key limit on the REST triggers (GCRA in Redis): sustained rate and burst.
     trigger_rate_per_s: float = Field(10.0, ge=0)  # 0 disables the limit
     trigger_burst: int = Field(20, ge=1)
-    # Dashboard sign-in: server-side sessions in Redis; attempts limited per username.
+    # Every write route (registration included), per API key and per client address, before
+    # the trigger limit above; 0 disables either. The client address is the connection's
+    # peer, or what the proxy says when uvicorn trusts it (FORWARDED_ALLOW_IPS).
+    write_rate_per_s: float = Field(500.0, ge=0)
+    write_burst: int = Field(1000, ge=1)
+    address_rate_per_s: float = Field(50.0, ge=0)
+    address_burst: int = Field(100, ge=1)
+    # Dashboard sign-in: server-side sessions in Redis; attempts limited per address, per
+    # username and per known device (pushfan.signin states the rule).
     session_ttl_s: int = Field(8 * 3600, ge=60)
     login_attempts_per_min: float = Field(10.0, gt=0)
+    known_device_ttl_s: int = Field(90 * 24 * 3600, ge=60)
+    # Secure cookies: on by default outside development; browsers accept them on
+    # http://localhost too, so a local compose stack can turn them on.
+    secure_cookies: bool | None = None
 
     # Workers.
     metrics_port: int = 0  # 0 disables the worker's /metrics listener
+    # Where the workers' (and the API's separate) metrics listener binds: loopback unless
+    # a deployment opens it (compose and the manifests set 0.0.0.0).
+    metrics_host: str = "127.0.0.1"
     shard_size: int = Field(50_000, ge=1)  # device ids per expansion shard
     batch_size: int = Field(500, ge=1, le=500)  # targets per send batch
     expander_page_size: int = Field(5_000, ge=1)
@@ -165,6 +180,12 @@ class Settings(BaseSettings):
                 if "guest:guest" in secret.get_secret_value():
                     raise ValueError("refusing default guest credentials in production")
         return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.environment != "development"
 
     def rate_limit(self, provider: str, app: str) -> float:
         """The configured pushes/s for (provider, app); 0 means unlimited."""

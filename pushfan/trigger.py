@@ -86,14 +86,17 @@ class Trigger:
     app_names: list[str]
 
     async def submit(
-        self, alert_in: AlertIn, idempotency_key: str | None, created_by: str
+        self, alert_in: AlertIn, idempotency_key: str | None, created_by: str, owner: str
     ) -> tuple[Alert, bool]:
-        """Store and queue the alert, once per idempotency key; returns (alert, created).
+        """Store and queue the alert, once per (created_by, idempotency key); returns (alert,
+        created). `owner` is who may see it (pushfan.apikeys.ApiKey.sees).
 
         Raises Invalid, IdempotencyConflict or NotQueued; nothing is queued on Invalid.
         """
         check(alert_in, self.app_names)
-        alert, created = await alerts.create(self.pool, alert_in, idempotency_key, created_by)
+        alert, created = await alerts.create(
+            self.pool, alert_in, idempotency_key, created_by, owner
+        )
         if created or await self._unpublished(alert):
             task, message_id = expand_task(alert)
             try:

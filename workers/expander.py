@@ -104,7 +104,7 @@ class Expander:
         ledger counts its audience once however often the message is redelivered."""
         assert task.targets is not None, "a 'targets' task carries its targets"
         page_size = self.settings.expander_page_size
-        found = await targets.resolve(self.pool, task.targets, page_size)
+        found = await targets.resolve(self.pool, task.targets, page_size, task.audience.apps)
         async with Batcher(self.publisher, self.queues, self.settings.batch_size, task) as batcher:
             for page in targets.pages(found, page_size):
                 await self.place(batcher, task, page)

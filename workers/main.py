@@ -113,7 +113,9 @@ async def _serve(settings: Settings, runner: Runner) -> None:
     metrics.precreate()
     server = None
     if settings.metrics_port:
-        server = metrics.serve_worker_endpoints(settings.metrics_port, lambda: runner.ready)
+        server = metrics.serve_worker_endpoints(
+            settings.metrics_host, settings.metrics_port, lambda: runner.ready
+        )
     runner.install_signal_handlers()
     try:
         await runner.run()

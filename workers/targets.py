@@ -18,19 +18,21 @@ from pushfan.messages import TargetSpec
 
 T = TypeVar("T")
 
+# $apps: the apps the push may reach (its key's), NULL for every app.
 _BY_ID = """
-SELECT id, platform, app, token FROM devices WHERE active AND id = ANY($1::bigint[])
+SELECT id, platform, app, token FROM devices
+WHERE active AND id = ANY($1::bigint[]) AND ($2::text[] IS NULL OR app = ANY($2))
 """
 _BY_TOKEN = """
 SELECT d.id, d.platform, d.app, d.token FROM devices d
 JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(platform, app, token)
   USING (platform, app, token)
-WHERE d.active
+WHERE d.active AND ($4::text[] IS NULL OR d.app = ANY($4))
 """
 _BY_USER = """
 SELECT d.id, d.platform, d.app, d.token FROM devices d
 JOIN unnest($1::text[], $2::text[]) AS u(app, user_id) USING (app, user_id)
-WHERE d.active
+WHERE d.active AND ($3::text[] IS NULL OR d.app = ANY($3))
 """
 
 
@@ -40,8 +42,12 @@ def pages(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-async def resolve(pool: asyncpg.Pool, spec: TargetSpec, page_size: int) -> list[registry.Target]:
-    """The active devices the spec names, each once, in id order."""
+async def resolve(
+    pool: asyncpg.Pool, spec: TargetSpec, page_size: int, apps: Sequence[str] = ()
+) -> list[registry.Target]:
+    """The active devices the spec names, each once, in id order; only of `apps` if given
+    (a targeted push reaches only the apps of the key that sent it)."""
+    only = list(apps) or None
     found: dict[int, registry.Target] = {}
 
     def keep(rows: list[asyncpg.Record]) -> None:
@@ -49,10 +55,11 @@ async def resolve(pool: asyncpg.Pool, spec: TargetSpec, page_size: int) -> list[
             found[r["id"]] = registry.Target(r["id"], r["platform"], r["app"], r["token"])
 
     for ids in pages(spec.device_ids, page_size):
-        keep(await pool.fetch(_BY_ID, list(ids)))
+        keep(await pool.fetch(_BY_ID, list(ids), only))
     for tokens in pages(spec.tokens, page_size):
         columns = ([t.platform for t in tokens], [t.app for t in tokens], [t.token for t in tokens])
-        keep(await pool.fetch(_BY_TOKEN, *columns))
+        keep(await pool.fetch(_BY_TOKEN, *columns, only))
     for users in pages(spec.user_ids, page_size):
-        keep(await pool.fetch(_BY_USER, [u.app for u in users], [u.user_id for u in users]))
+        pairs = ([u.app for u in users], [u.user_id for u in users])
+        keep(await pool.fetch(_BY_USER, *pairs, only))
     return [found[device_id] for device_id in sorted(found)]

@@ -9,14 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, ValidationError
 
-from pushfan import alerts, registry
+from pushfan import admins, alerts, registry
 from pushfan.api import alerting
-from pushfan.api.admin import AdminSession, CsrfSession
+from pushfan.api.admin import Sender, Viewer
 from pushfan.api.deps import Res
 from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
 from pushfan.messages import AudienceFilter
 
 router = APIRouter(prefix="/admin/api", include_in_schema=False)
+
+# The owner of alerts sent from the dashboard: no API key sees them (keys see only their
+# owner's), and only the `admin` role cancels alerts of any other owner from here.
+DASHBOARD_OWNER = "dashboard"
 
 
 class Estimate(BaseModel):
@@ -36,7 +40,7 @@ class AlertList(BaseModel):
 @router.get("/estimate", response_model=Estimate)
 async def estimate(
     res: Res,
-    _session: AdminSession,
+    _session: Viewer,
     platforms: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     apps: Annotated[list[str], Query()] = [],  # noqa: B006
     tags: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -62,27 +66,32 @@ async def estimate(
 async def send(
     body: AlertCreate,
     res: Res,
-    session: CsrfSession,
+    session: Sender,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$")
     ] = None,
 ) -> AdminAlert:
     # The same path as POST /v1/alerts; a double click resends the same key, so one alert.
     key = f"{session.actor}:{idempotency_key}" if idempotency_key else None
-    alert = await alerting.submit(res, body.alert_in(), key, session.actor)
+    alert = await alerting.submit(res, body.alert_in(), key, session.actor, DASHBOARD_OWNER)
     return await _admin_alert(res, alert)
 
 
 @router.get("/alerts", response_model=AlertList)
-async def list_alerts(res: Res, _session: AdminSession) -> AlertList:
+async def list_alerts(res: Res, _session: Viewer) -> AlertList:
     recent = await alerts.recent(res.pool, alerting.HISTORY)
     return AlertList(alerts=[await _admin_alert(res, a) for a in recent])
 
 
 @router.post("/alerts/{alert_id}/cancel", response_model=AdminAlert)
-async def cancel(alert_id: str, res: Res, _session: CsrfSession) -> AdminAlert:
+async def cancel(alert_id: str, res: Res, session: Sender) -> AdminAlert:
     # The same cancel as POST /v1/alerts/{id}/cancel.
-    alert = await alerting.cancel(res, alert_id)
+    def may_cancel(alert: alerts.Alert) -> bool:
+        if alert.owner != DASHBOARD_OWNER and not admins.includes(session.role, "admin"):
+            raise HTTPException(403, "only an admin may cancel alerts sent through the REST API")
+        return True
+
+    alert = await alerting.cancel(res, alert_id, may_cancel)
     return await _admin_alert(res, alert)
 
 

@@ -1,4 +1,5 @@
-"""The dashboard's pages: sign-in, sign-out and the dashboard itself (server-rendered)."""
+"""The dashboard's pages: sign-in, sign-out (here or everywhere) and the dashboard itself
+(server-rendered)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pushfan import admins, alerts
 from pushfan.api import alerting
 from pushfan.api.admin import (
+    DEVICE_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    CsrfSession,
+    SignedIn,
     optional_session,
     same_token,
     set_cookie,
     templates,
 )
-from pushfan.api.deps import Res
+from pushfan.api.deps import Res, client_address
 from pushfan.sessions import Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -52,7 +54,10 @@ async def login(
 ) -> Response:
     if not same_token(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
         return _login_page(request, "The form expired; please sign in again.", 403)
-    decision = await res.login_limiter.hit(f"login:{username[:64]}")
+    # The rule that slows guessing without locking the owner out: pushfan.signin.
+    address = client_address(request)
+    device = request.cookies.get(DEVICE_COOKIE)
+    decision, known_device = await res.signin.admit(username[:64], address, device)
     if not decision.allowed:
         wait = max(1, math.ceil(decision.retry_after_s))
         response = _login_page(request, f"Too many attempts; try again in {wait} s.", 429)
@@ -62,14 +67,27 @@ async def login(
     if admin is None:
         return _login_page(request, "Wrong username or password.", 401)
     session_id, _ = await res.sessions.start(admin)
+    token = await res.signin.remember(admin.username, address, device if known_device else None)
     response = RedirectResponse("/admin", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, session_id, res.sessions.ttl_s, "/admin")
+    known_ttl = res.settings.known_device_ttl_s
+    set_cookie(response, request, DEVICE_COOKIE, token, known_ttl, "/admin/login")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, res: Res, current: CsrfSession) -> Response:
+async def logout(request: Request, res: Res, current: SignedIn) -> Response:
+    await res.sessions.end(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return response
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(request: Request, res: Res, current: SignedIn) -> Response:
+    """End every session of this admin, on every browser (this one too)."""
+    await admins.end_sessions(res.pool, current.admin_id)
     await res.sessions.end(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
@@ -86,6 +104,7 @@ async def dashboard(
         return RedirectResponse("/admin/login", status_code=303)
     context = {
         "username": current.username,
+        "can_send": admins.includes(current.role, "sender"),
         "csrf_token": current.csrf_token,
         "apps": res.settings.app_names,
         "history": await alerts.recent(res.pool, alerting.HISTORY),

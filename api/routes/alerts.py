@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from pushfan import alerts
-from pushfan.api import alerting
-from pushfan.api.deps import Res, require, require_trigger
+from pushfan.api import alerting, tenancy
+from pushfan.api.deps import Res, require, require_trigger, require_write
 from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut
 from pushfan.apikeys import ApiKey
 
@@ -28,7 +29,10 @@ async def create_alert(
     key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
     idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
-    alert = await alerting.submit(res, body.alert_in(), idempotency_key, key.id)
+    alert_in = body.alert_in()
+    audience = tenancy.scoped(key, alert_in.audience, res.settings.app_names)
+    alert_in = replace(alert_in, audience=audience)
+    alert = await alerting.submit(res, alert_in, idempotency_key, key.id, key.owner)
     response.headers["Location"] = f"/v1/alerts/{alert.id}"
     return alerting.alert_out(alert, None)
 
@@ -37,10 +41,10 @@ async def create_alert(
 async def get_alert(
     alert_id: str,
     res: Res,
-    _key: Annotated[ApiKey, Depends(require("alerts:send"))],
+    key: Annotated[ApiKey, Depends(require("alerts:send"))],
 ) -> AlertOut:
     alert = await alerts.get(res.pool, alert_id)
-    if alert is None:
+    if alert is None or not tenancy.visible(key, alert):
         raise HTTPException(404, "no such alert")
     return await alerting.current(res, alert)
 
@@ -53,9 +57,9 @@ async def get_alert(
 async def cancel_alert(
     alert_id: str,
     res: Res,
-    _key: Annotated[ApiKey, Depends(require("alerts:send"))],
+    key: Annotated[ApiKey, Depends(require_write("alerts:send"))],
 ) -> AlertOut:
     """Stop an alert: within a second no push of it leaves any worker; the rest count
     `cancelled`. Cancelling a cancelled alert again is a no-op."""
-    alert = await alerting.cancel(res, alert_id)
+    alert = await alerting.cancel(res, alert_id, lambda found: tenancy.visible(key, found))
     return await alerting.current(res, alert)

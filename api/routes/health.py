@@ -47,5 +47,5 @@ async def prometheus_metrics(request: Request, res: Res) -> Response:
     if res.settings.api_metrics_port:
         raise HTTPException(404, "metrics are served on the metrics port")
     if res.settings.metrics_require_key:
-        await require("admin")(request, res)
+        await require("admin")(request)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

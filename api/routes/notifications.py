@@ -7,16 +7,17 @@ guarantees; its status is at GET /v1/notifications/{id} (or /v1/alerts/{id}).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from pushfan import alerts
-from pushfan.api import alerting
+from pushfan.api import alerting, tenancy
 from pushfan.api.deps import Res, require, require_trigger
 from pushfan.api.models import INVALID, NOT_FOUND, TOKEN_FORMATS, AlertOut, NotificationCreate
 from pushfan.apikeys import ApiKey
-from pushfan.messages import TokenTarget
+from pushfan.messages import AudienceFilter, TokenTarget
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=INVALID)
 
@@ -46,8 +47,14 @@ async def create_notification(
     key: Annotated[ApiKey, Depends(require_trigger("notifications:send"))],
     idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
+    named = [*(t.app for t in body.to.tokens), *(u.app for u in body.to.user_ids)]
+    tenancy.check_apps(key, named, res.settings.app_names)
     alert_in = body.alert_in(normalised_tokens(body))
-    alert = await alerting.submit(res, alert_in, idempotency_key, key.id)
+    # Device ids of other apps are never reached: the expander resolves only the key's apps.
+    audience = AudienceFilter(apps=tenancy.key_apps(key, res.settings.app_names))
+    alert = await alerting.submit(
+        res, replace(alert_in, audience=audience), idempotency_key, key.id, key.owner
+    )
     response.headers["Location"] = f"/v1/notifications/{alert.id}"
     return alerting.alert_out(alert, None)
 
@@ -56,9 +63,9 @@ async def create_notification(
 async def get_notification(
     notification_id: str,
     res: Res,
-    _key: Annotated[ApiKey, Depends(require("notifications:send"))],
+    key: Annotated[ApiKey, Depends(require("notifications:send"))],
 ) -> AlertOut:
     alert = await alerts.get(res.pool, notification_id)
-    if alert is None or alert.kind != "targeted":
+    if alert is None or alert.kind != "targeted" or not tenancy.visible(key, alert):
         raise HTTPException(404, "no such notification")
     return await alerting.current(res, alert)

@@ -1,4 +1,4 @@
-"""`pushfan admins create --username U`: the password is read from a prompt (typed twice)
+"""`pushfan admins create --username U [--role R]`: the password is read from a prompt (typed twice)
 or, for scripts, from standard input with --password-stdin; never from an argument, which
 would land in shell history and `ps`."""
 
@@ -33,13 +33,15 @@ def run_admins(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> int:
         pool = await db.create_pool(settings, min_size=1, max_size=1)
         try:
-            admin = await admins.create(pool, args.username, password)
+            admin = await admins.create(pool, args.username, password, args.role)
         except ValueError as exc:
             print(f"pushfan admins create: {exc}", file=sys.stderr)
             return 2
         finally:
             await pool.close()
-        print(f"admin {admin.username} can sign in at /admin")
+        print(f"admin {admin.username} ({admin.role}) can sign in at /admin")
+        if admin.session_epoch:
+            print("its earlier sessions are ended")
         return 0
 
     return asyncio.run(go())

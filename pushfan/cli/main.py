@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--scope", action="append", required=True, dest="scopes")
+    create.add_argument("--owner", required=True, help="the team or service the key belongs to")
+    bound = create.add_mutually_exclusive_group(required=True)
+    bound.add_argument(
+        "--app", action="append", dest="apps", help="an app the key is bound to (repeatable)"
+    )
+    bound.add_argument("--all-apps", action="store_true", help="bind the key to every app")
+    create.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
@@ -125,8 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     admins = sub.add_parser("admins", help="dashboard admins")
     admins_sub = admins.add_subparsers(dest="admins_command", required=True)
-    admin_create = admins_sub.add_parser("create", help="add an admin or reset a password")
+    admin_create = admins_sub.add_parser(
+        "create", help="add an admin, or reset one (password, role; ends its sessions)"
+    )
     admin_create.add_argument("--username", required=True)
+    admin_create.add_argument(
+        "--role",
+        choices=["viewer", "sender", "admin"],
+        help="new admins: viewer unless named; existing ones keep theirs unless named",
+    )
     admin_create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

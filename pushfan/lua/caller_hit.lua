@@ -1,13 +1,22 @@
--- caller_hit: one request of an API caller against its GCRA limit (pushfan.caller_rate).
--- KEYS[1] the caller's limit key
+-- caller_hit: one request of API callers against their GCRA limits (pushfan.caller_rate),
+-- all at one rate, all or nothing: the hit is taken from every caller, or from none when
+-- one of them has no room.
+-- KEYS[1..n] the callers' limit keys
 -- ARGV[1] emission interval ms   ARGV[2] burst tolerance ms
 -- Returns {1, '0'} when allowed, else {0, retry-after ms as a string}.
 -- #include _now
 local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
-local new_tat = tat + interval
-if new_tat - now > tolerance + interval then
-  return {0, tostring(new_tat - now - tolerance - interval)}
+local wait = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  tats[i] = math.max(tonumber(redis.call('GET', key) or now), now) + interval
+  local over = tats[i] - now - tolerance - interval
+  if over > wait then wait = over end
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+if wait > 0 then
+  return {0, tostring(wait)}
+end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, tostring(tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+end
 return {1, '0'}

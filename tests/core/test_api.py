@@ -19,7 +19,9 @@ ALERT = {"title": "Storm warning", "body": "Stay inside", "data": {"k": "v"}}
 
 @pytest.fixture
 async def key(pool: Pool) -> dict[str, str]:
-    _, plaintext = await apikeys.create(pool, "test", ["alerts:send", "devices:write"])
+    _, plaintext = await apikeys.create(
+        pool, "test", ["alerts:send", "devices:write"], owner="tests", apps=["alpha", "beta"]
+    )
     return {"authorization": f"Bearer {plaintext}"}
 
 

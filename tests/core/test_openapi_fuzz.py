@@ -41,6 +41,8 @@ def served() -> Iterator[tuple[str, str]]:
         redis_prefix=f"{name}:",
         queue_type="classic",
         trigger_rate_per_s=0,
+        write_rate_per_s=0,
+        address_rate_per_s=0,
         apps=[AppConfig(name="alpha")],
     )
 

@@ -16,10 +16,16 @@ def device(token: str = "a" * 64, **kw: object) -> registry.DeviceIn:
     return registry.DeviceIn(**base)  # type: ignore[arg-type]
 
 
+async def upsert(pool: Pool, new: registry.DeviceIn, owner: str = "default") -> tuple[int, bool]:
+    registered = await registry.upsert(pool, new, owner)
+    assert registered is not None, "refused"
+    return registered
+
+
 async def test_register_is_idempotent_and_refreshes(pool: Pool) -> None:
     """Registering the same (app, platform, token) twice keeps one row and updates it."""
-    first, created = await registry.upsert(pool, device(tags=["news"]))
-    again, created_again = await registry.upsert(pool, device(tags=["sports"], user_id="u1"))
+    first, created = await upsert(pool, device(tags=["news"]))
+    again, created_again = await upsert(pool, device(tags=["sports"], user_id="u1"))
     assert created and not created_again and first == again
     row = await pool.fetchrow("SELECT tags, user_id FROM devices WHERE id = $1", first)
     assert row["tags"] == ["sports"] and row["user_id"] == "u1"
@@ -27,7 +33,7 @@ async def test_register_is_idempotent_and_refreshes(pool: Pool) -> None:
 
 
 async def test_reregistering_reactivates_a_dead_device(pool: Pool) -> None:
-    device_id, _ = await registry.upsert(pool, device())
+    device_id, _ = await upsert(pool, device())
     assert await registry.deactivate(pool, [device_id]) == 1
     assert await registry.deactivate(pool, [device_id]) == 0  # already inactive
     await registry.upsert(pool, device())
@@ -35,9 +41,27 @@ async def test_reregistering_reactivates_a_dead_device(pool: Pool) -> None:
 
 
 async def test_delete(pool: Pool) -> None:
-    device_id, _ = await registry.upsert(pool, device())
+    device_id, _ = await upsert(pool, device())
     assert await registry.delete(pool, device_id)
     assert not await registry.delete(pool, device_id)
+
+
+async def test_another_owner_cannot_rebind_a_token_to_another_user(pool: Pool) -> None:
+    """Given a token owner X registered for u1: owner Y may refresh it for u1 but not bind
+    it to u2 (refused, nothing changes); X itself may."""
+    device_id, _ = await upsert(pool, device(user_id="u1"), "x")
+    assert await registry.upsert(pool, device(user_id="u2"), "y") is None
+    assert await pool.fetchval("SELECT user_id FROM devices WHERE id = $1", device_id) == "u1"
+    assert await upsert(pool, device(user_id="u1", tags=["t"]), "y") == (device_id, False)
+    assert await upsert(pool, device(user_id="u2"), "x") == (device_id, False)
+    assert await pool.fetchval("SELECT owner FROM devices WHERE id = $1", device_id) == "x"
+
+
+async def test_scoped_delete_removes_only_the_owners_devices_of_its_apps(pool: Pool) -> None:
+    device_id, _ = await upsert(pool, device(), "x")
+    assert not await registry.delete(pool, device_id, owner="y", apps=["alpha"])
+    assert not await registry.delete(pool, device_id, owner="x", apps=["beta"])
+    assert await registry.delete(pool, device_id, owner="x", apps=["alpha"])
 
 
 async def test_keyset_stream_pages_cover_the_range_once_and_skip_inactive(pool: Pool) -> None:

@@ -115,12 +115,14 @@ def test_ports_agree_with_settings_and_scrape_config(
             for host in sd["names"]:
                 targets[host] = sd["port"]
     api = settings_from_env(services["api"]["environment"])
+    assert api.cookies_secure, "the dashboard's cookies are Secure (browsers allow it on localhost)"
     assert f"{api.api_port}:{api.api_port}" in services["api"]["ports"]
     assert api.api_host == "0.0.0.0"
     assert targets.pop("api") == api.api_port
     for worker in ("expander", "feedback", "sender-apns", "sender-fcm"):
         settings = settings_from_env(services[worker]["environment"])
         assert settings.metrics_port != 0
+        assert settings.metrics_host == "0.0.0.0", "Prometheus scrapes from another container"
         assert targets.pop(worker) == settings.metrics_port
     assert not targets, f"scraped but not in the stack: {targets}"
     sender = settings_from_env(services["sender-apns"]["environment"])

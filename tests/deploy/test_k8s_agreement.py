@@ -99,6 +99,8 @@ def test_ports_and_probes_match_what_the_process_listens_on(
         kind = container["args"][0]
         port = settings.api_port if kind == "api" else settings.metrics_port
         assert port != 0, f"{doc['metadata']['name']}: no port for probes and metrics"
+        if kind != "api":  # the kubelet probes and Prometheus scrapes from outside the pod
+            assert settings.metrics_host == "0.0.0.0", doc["metadata"]["name"]
         assert [p["containerPort"] for p in container["ports"]] == [port]
         assert port_number(container, container["livenessProbe"]["httpGet"]["port"]) == port
         assert port_number(container, container["readinessProbe"]["httpGet"]["port"]) == port
@@ -129,7 +131,7 @@ def test_worker_probe_paths_are_served_by_the_worker_health_server() -> None:
     """The probe paths in the sender manifest answer 200 from pushfan's worker endpoints."""
     deployment = manifests.one(manifests.build("production"), "Deployment", "pushfan-sender-apns")
     (container,) = manifests.containers(deployment)
-    server = serve_worker_endpoints(0, lambda: True)
+    server = serve_worker_endpoints("127.0.0.1", 0, lambda: True)
     try:
         port = server.server_address[1]
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):

@@ -47,8 +47,10 @@ async def _seed_with_admin(settings: Settings) -> str:
     try:
         async with pool.acquire() as conn:
             await seed_devices(conn, DEVICES, apps=["alpha", "beta"])
-        await admins.create(pool, "ops", PASSWORD)
-        _, api_key = await apikeys.create(pool, "browser-e2e", ["alerts:send"])
+        await admins.create(pool, "ops", PASSWORD, role="sender")
+        _, api_key = await apikeys.create(
+            pool, "browser-e2e", ["alerts:send"], owner="e2e", apps=["alpha", "beta"]
+        )
     finally:
         await pool.close()
     return api_key
