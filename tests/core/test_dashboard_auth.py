@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aio_pika
 import httpx
+import pytest
 
 from pushfan import admins
 from pushfan.api.app import create_app
@@ -20,6 +21,13 @@ from tests.core.api_fixtures import (
 )
 
 __all__ = ["admin", "api"]  # fixtures
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A sign-in budget that refills once per 20 s: a loaded machine's slow password
+    hashing (seconds per attempt) must not refill it while a test spends it."""
+    return settings.model_copy(update={"login_attempts_per_min": 3})
 
 
 async def test_passwords_are_stored_as_argon2id(pool: Pool, admin: admins.Admin) -> None:
