@@ -1,4 +1,5 @@
-"""Dashboard plumbing: who is signed in (server-side session cookie), the CSRF check for
+"""Dashboard plumbing: who is signed in (server-side session cookie, checked against the
+admin's session epoch), what their role allows, the CSRF check and the write limits of
 POSTs, templates, and the security headers of every /admin response."""
 
 from __future__ import annotations
