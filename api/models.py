@@ -28,14 +28,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SubscriptionKeys(Strict):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class WebSubscription(BaseModel):
+    """A browser's PushSubscription as `JSON.stringify(subscription)` gives it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    keys: SubscriptionKeys
+    expiration_time: int | None = Field(None, alias="expirationTime", ge=0, le=2**53)
+
+
 class DeviceRegistration(Strict):
-    platform: Literal["ios", "android"]
+    platform: Literal["ios", "android", "web"]
     app: AppName
-    token: Annotated[str, StringConstraints(min_length=32, max_length=4096)]
+    # ios/android: the provider's device token; web: `subscription` instead.
+    token: Annotated[str, StringConstraints(min_length=32, max_length=4096)] | None = None
+    subscription: WebSubscription | None = None
     user_id: Annotated[str, StringConstraints(max_length=256)] | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     locale: Annotated[str, StringConstraints(max_length=35)] | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _token_or_subscription(self) -> DeviceRegistration:
+        if self.platform == "web" and (self.subscription is None or self.token is not None):
+            raise ValueError("a web device gives `subscription` (a PushSubscription), no token")
+        if self.platform != "web" and (self.token is None or self.subscription is not None):
+            raise ValueError(f"an {self.platform} device gives `token`, no subscription")
+        return self
 
 
 class DeviceOut(BaseModel):
@@ -44,7 +69,7 @@ class DeviceOut(BaseModel):
 
 
 class AudienceIn(Strict):
-    platforms: list[Literal["ios", "android"]] = Field(default_factory=list, max_length=2)
+    platforms: list[Literal["ios", "android", "web"]] = Field(default_factory=list, max_length=3)
     apps: list[AppName] = Field(default_factory=list, max_length=100)
     tags: list[Tag] = Field(default_factory=list, max_length=32)
 

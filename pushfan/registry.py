@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from pushfan.apikeys import DEFAULT_OWNER
 from pushfan.messages import AudienceFilter
+
+# The token a send batch carries: a web target's is its endpoint and keys in one string
+# (pushfan.webpush.wire_token), so the sender never reads the database.
+SEND_TOKEN = "CASE WHEN {0}push_keys IS NULL THEN {0}token ELSE {0}token || ' ' || {0}push_keys END"
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,8 @@ class DeviceIn:
     tags: Sequence[str] = ()
     locale: str | None = None
     time_zone: str | None = None
+    push_keys: str | None = None  # web only: 'p256dh auth' (pushfan.webpush)
+    subscription_expires_at: datetime | None = None  # web only, as the browser said
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +47,14 @@ async def upsert(
     cannot take over a phone's pushes by binding its token to another user."""
     row = await conn.fetchrow(
         """
-        INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone, owner)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone, owner,
+                             push_keys, subscription_expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (app, platform, token) DO UPDATE SET
             user_id = EXCLUDED.user_id, tags = EXCLUDED.tags, locale = EXCLUDED.locale,
-            time_zone = EXCLUDED.time_zone, active = true, deactivated_at = NULL,
-            updated_at = now()
+            time_zone = EXCLUDED.time_zone, push_keys = EXCLUDED.push_keys,
+            subscription_expires_at = EXCLUDED.subscription_expires_at,
+            active = true, deactivated_at = NULL, updated_at = now()
         WHERE devices.owner = EXCLUDED.owner
            OR devices.user_id IS NOT DISTINCT FROM EXCLUDED.user_id
         RETURNING id, (xmax = 0) AS created
@@ -58,6 +67,8 @@ async def upsert(
         device.locale,
         device.time_zone,
         owner,
+        device.push_keys,
+        device.subscription_expires_at,
     )
     if row is None:
         return None
@@ -136,7 +147,7 @@ async def stream_targets(
     """
     where, params = _filter_sql(audience, 4)
     sql = (
-        "SELECT id, platform, app, token FROM devices "
+        f"SELECT id, platform, app, {SEND_TOKEN.format('')} AS token FROM devices "
         f"WHERE active AND id >= $1 AND id < $2{where} ORDER BY id LIMIT $3"
     )
     cursor = lo

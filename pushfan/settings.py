@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pushfan.webpush import DEFAULT_PUSH_SERVICES
+
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
 FCM_PRODUCTION_URL = "https://fcm.googleapis.com"
 
@@ -34,6 +36,11 @@ class AppConfig(BaseModel):
     fcm_project_id: str | None = None
     fcm_service_account_file: Path | None = None
     fcm_service_account: SecretStr | None = None
+    # Web Push (VAPID, RFC 8292): the app server's P-256 key (PEM, or the raw 32-byte private
+    # value in base64url) and the contact the push services may reach (mailto: or https:).
+    vapid_private_key_file: Path | None = None
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str | None = Field(None, pattern=r"^(mailto:|https://)\S+$")
     # Where invalid tokens are reported in batches (optional).
     invalid_token_webhook: str | None = None
     # Per-app overrides of the provider-wide rate limits (pushes/s).
@@ -51,6 +58,18 @@ class AppConfig(BaseModel):
         return bool(self.fcm_project_id) and bool(
             self.fcm_service_account_file or self.fcm_service_account
         )
+
+    @property
+    def has_web(self) -> bool:
+        return bool(self.vapid_subject) and bool(
+            self.vapid_private_key_file or self.vapid_private_key
+        )
+
+    def vapid_key_text(self) -> str:
+        if self.vapid_private_key is not None:
+            return self.vapid_private_key.get_secret_value()
+        assert self.vapid_private_key_file is not None, f"app {self.name} has no VAPID key"
+        return self.vapid_private_key_file.read_text()
 
     def apns_key_pem(self) -> str:
         if self.apns_key is not None:
@@ -144,6 +163,8 @@ class Settings(BaseSettings):
     # project quota is 600,000 messages/minute; APNs publishes none. Apps may override.
     apns_rate_limit_per_s: float = Field(0.0, ge=0)
     fcm_rate_limit_per_s: float = Field(10_000.0, ge=0)
+    # Web Push: the limit is per push-service origin (all apps together), not per app.
+    web_rate_limit_per_s: float = Field(5_000.0, ge=0)
     rate_limit_burst_s: float = Field(0.05, gt=0)  # burst allowance, in seconds of rate
     rate_limit_recovery_s: float = Field(60.0, gt=0)  # 429-free time before rising again
 
@@ -153,6 +174,11 @@ class Settings(BaseSettings):
     fcm_base_url: str = FCM_PRODUCTION_URL
     fcm_token_url: str | None = None  # default: the service account's token_uri
     ca_file: Path | None = None
+    # Web Push endpoints are user-supplied: only hosts on this list (exact, or "*.suffix")
+    # are accepted at registration. `web_push_dev_hosts` ("host:port") lets a local simulator
+    # in, IP literal or not; refused outside development.
+    web_push_allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_SERVICES))
+    web_push_dev_hosts: list[str] = Field(default_factory=list)
     apns_max_connections: int = Field(4, ge=1)
     # "fast": the providers on a multiplexing HTTP/2 transport chosen by measurement
     # (loadtest/bench_clients.py); "original": aioapns + httpx, kept as the baseline.
@@ -179,6 +205,8 @@ class Settings(BaseSettings):
             for secret in (self.amqp_url, self.database_url):
                 if "guest:guest" in secret.get_secret_value():
                     raise ValueError("refusing default guest credentials in production")
+            if self.web_push_dev_hosts:
+                raise ValueError("web_push_dev_hosts is for development only")
         return self
 
     @property

@@ -19,18 +19,18 @@ from pushfan.messages import TargetSpec
 T = TypeVar("T")
 
 # $apps: the apps the push may reach (its key's), NULL for every app.
-_BY_ID = """
-SELECT id, platform, app, token FROM devices
+_BY_ID = f"""
+SELECT id, platform, app, {registry.SEND_TOKEN.format("")} AS token FROM devices
 WHERE active AND id = ANY($1::bigint[]) AND ($2::text[] IS NULL OR app = ANY($2))
 """
-_BY_TOKEN = """
-SELECT d.id, d.platform, d.app, d.token FROM devices d
+_BY_TOKEN = f"""
+SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token FROM devices d
 JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(platform, app, token)
   USING (platform, app, token)
 WHERE d.active AND ($4::text[] IS NULL OR d.app = ANY($4))
 """
-_BY_USER = """
-SELECT d.id, d.platform, d.app, d.token FROM devices d
+_BY_USER = f"""
+SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token FROM devices d
 JOIN unnest($1::text[], $2::text[]) AS u(app, user_id) USING (app, user_id)
 WHERE d.active AND ($3::text[] IS NULL OR d.app = ANY($3))
 """

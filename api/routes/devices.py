@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
-from pushfan import registry
+from pushfan import registry, webpush
 from pushfan.api import tenancy
 from pushfan.api.deps import Res, require_write
-from pushfan.api.models import INVALID, NOT_FOUND, TOKEN_FORMATS, DeviceOut, DeviceRegistration
+from pushfan.api.models import (
+    INVALID,
+    NOT_FOUND,
+    TOKEN_FORMATS,
+    DeviceOut,
+    DeviceRegistration,
+    WebSubscription,
+)
 from pushfan.apikeys import ApiKey
+from pushfan.settings import Settings
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=INVALID)
 
@@ -27,13 +36,17 @@ Writer = Annotated[ApiKey, Depends(require_write("devices:write"))]
 async def register_device(
     body: DeviceRegistration, res: Res, response: Response, key: Writer
 ) -> DeviceOut:
-    pattern, rule = TOKEN_FORMATS[body.platform]
-    if not pattern.match(body.token):
-        raise HTTPException(422, f"bad token: {rule}")
+    if body.subscription is not None:
+        token, web = web_subscription(body.subscription, res.settings)
+    else:
+        assert body.token is not None  # DeviceRegistration checks one or the other
+        pattern, rule = TOKEN_FORMATS[body.platform]
+        if not pattern.match(body.token):
+            raise HTTPException(422, f"bad token: {rule}")
+        token, web = body.token.lower() if body.platform == "ios" else body.token, {}
     if body.app not in res.settings.app_names:
         raise HTTPException(422, f"unknown app {body.app!r}")
     tenancy.check_apps(key, [body.app], res.settings.app_names)
-    token = body.token.lower() if body.platform == "ios" else body.token
     registered = await registry.upsert(
         res.pool,
         registry.DeviceIn(
@@ -44,6 +57,7 @@ async def register_device(
             tags=body.tags,
             locale=body.locale,
             time_zone=body.time_zone,
+            **web,
         ),
         key.owner,
     )
@@ -53,6 +67,26 @@ async def register_device(
     if created:
         response.status_code = status.HTTP_201_CREATED
     return DeviceOut(id=device_id, created=created)
+
+
+def web_subscription(sub: WebSubscription, settings: Settings) -> tuple[str, dict[str, Any]]:
+    """(token, extra DeviceIn fields) of a checked PushSubscription, or a 422 saying why."""
+    try:
+        checked = webpush.parse(
+            sub.endpoint,
+            sub.keys.p256dh,
+            sub.keys.auth,
+            settings.web_push_allowed_hosts,
+            settings.web_push_dev_hosts,
+        )
+    except webpush.SubscriptionRefused as exc:
+        raise HTTPException(422, f"bad subscription: {exc}") from None
+    expires = None
+    if sub.expiration_time is not None:
+        expires = datetime.fromtimestamp(sub.expiration_time / 1000, UTC)
+        if expires <= datetime.now(UTC):
+            raise HTTPException(422, "bad subscription: it has expired")
+    return checked.endpoint, {"push_keys": checked.keys, "subscription_expires_at": expires}
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
