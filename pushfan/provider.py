@@ -13,7 +13,8 @@ import enum
 class Provider(enum.StrEnum):
     APNS = "apns"  # Apple Push Notification service: iOS devices
     FCM = "fcm"  # Firebase Cloud Messaging HTTP v1: Android devices
+    WEB = "web"  # Web Push (RFC 8030) to the browsers' push services
 
 
 # Which provider reaches a device of each platform.
-PLATFORM_PROVIDER = {"ios": Provider.APNS, "android": Provider.FCM}
+PLATFORM_PROVIDER = {"ios": Provider.APNS, "android": Provider.FCM, "web": Provider.WEB}

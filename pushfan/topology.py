@@ -3,7 +3,7 @@
 Work goes through the default exchange straight to durable queues named after the
 configured prefix, so tests and demos that use their own prefix never see each other.
 
-    <p>.expand, <p>.send.apns, <p>.send.fcm, <p>.feedback    work queues (quorum by default)
+    <p>.expand, <p>.send.{apns,fcm,web}, <p>.feedback        work queues (quorum by default)
         │ rejected without requeue, or redelivered more than `delivery_limit` times
         ▼
     <p>.dead                                                 dead letters, kept for inspection

@@ -22,9 +22,12 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from pushfan.messages import Notification
 
 # The push services of the major browsers: Chrome, Edge (legacy), Opera and Samsung Internet
 # use FCM; Firefox uses Mozilla's autopush; Edge uses WNS; Safari uses Apple's web push.
@@ -35,6 +38,12 @@ DEFAULT_PUSH_SERVICES = (
     "web.push.apple.com",
 )
 MAX_ENDPOINT_CHARS = 2048
+# A push service takes bodies of at least 4096 bytes (RFC 8030 §7.2). The aes128gcm body
+# (RFC 8291) is an 86-byte header and one record: the plaintext, a 1-byte delimiter and a
+# 16-byte tag.
+MAX_BODY_BYTES = 4096
+BODY_OVERHEAD_BYTES = 86 + 1 + 16
+MAX_PLAINTEXT_BYTES = MAX_BODY_BYTES - BODY_OVERHEAD_BYTES
 P256DH_BYTES = 65
 AUTH_BYTES = 16
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -86,6 +95,26 @@ def check_endpoint(url: str, allowed_hosts: Iterable[str], dev_hosts: Iterable[s
 
     `dev_hosts` ("host:port", development only) are accepted as they are, over https, so a
     local simulator on 127.0.0.1 can stand in for a push service."""
+    parts, port = _https_url(url)
+    if parts.netloc.lower() in {h.lower() for h in dev_hosts}:
+        return url
+    host = parts.hostname or ""
+    if not host:
+        raise SubscriptionRefused("endpoint has no host")
+    _refuse_address(host)
+    if "%" in parts.netloc or "[" in parts.netloc:
+        raise SubscriptionRefused("endpoint host must be a plain DNS name")
+    if port not in (None, 443):
+        raise SubscriptionRefused("endpoint must use the default https port")
+    if host.endswith(".") or not all(_HOST_LABEL.match(label) for label in host.split(".")):
+        raise SubscriptionRefused("endpoint host is not a valid DNS name")
+    if not host_allowed(host, allowed_hosts):
+        raise SubscriptionRefused(f"endpoint host {host!r} is not a known push service")
+    return url
+
+
+def _https_url(url: str) -> tuple[SplitResult, int | None]:
+    """The parts and port of a plain https URL: printable ASCII, no userinfo, no fragment."""
     if len(url) > MAX_ENDPOINT_CHARS:
         raise SubscriptionRefused(f"endpoint longer than {MAX_ENDPOINT_CHARS} characters")
     if not url.isascii() or any(c.isspace() or ord(c) < 0x21 or c in "\\\x7f" for c in url):
@@ -101,22 +130,7 @@ def check_endpoint(url: str, allowed_hosts: Iterable[str], dev_hosts: Iterable[s
         raise SubscriptionRefused("endpoint must not carry user information")
     if parts.fragment or "#" in url:
         raise SubscriptionRefused("endpoint must not have a fragment")
-    netloc = parts.netloc.lower()
-    if netloc in {h.lower() for h in dev_hosts}:
-        return url
-    host = parts.hostname or ""
-    if not host:
-        raise SubscriptionRefused("endpoint has no host")
-    _refuse_address(host)
-    if "%" in parts.netloc or "[" in parts.netloc:
-        raise SubscriptionRefused("endpoint host must be a plain DNS name")
-    if port not in (None, 443):
-        raise SubscriptionRefused("endpoint must use the default https port")
-    if host.endswith(".") or not all(_HOST_LABEL.match(label) for label in host.split(".")):
-        raise SubscriptionRefused("endpoint host is not a valid DNS name")
-    if not host_allowed(host, allowed_hosts):
-        raise SubscriptionRefused(f"endpoint host {host!r} is not a known push service")
-    return url
+    return parts, port
 
 
 def _refuse_address(host: str) -> None:
@@ -180,7 +194,33 @@ def split_wire_token(token: str) -> tuple[str, bytes, bytes]:
     return endpoint, b64url_decode(p256dh), b64url_decode(auth)
 
 
+_ORIGIN = re.compile(r"^https://[^/?# ]+")
+
+
 def origin_of(endpoint: str) -> str:
-    """'https://host[:port]': the push service a subscription belongs to (VAPID `aud`)."""
-    parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
+    """'https://host[:port]': the push service an endpoint (or a wire token) belongs to, the
+    VAPID `aud` and the unit of connection reuse and rate limiting."""
+    match = _ORIGIN.match(endpoint)
+    if match is None:
+        raise ValueError("not an https endpoint")
+    return match.group(0)
+
+
+def render(n: Notification) -> bytes:
+    """What the service worker's `push` event gets (`event.data.json()`): rendered once per
+    batch, encrypted per subscription."""
+    doc: dict[str, object] = {"title": n.title, "body": n.body}
+    if n.data:
+        doc["data"] = n.data
+    if n.collapse_id:
+        doc["alert_id"] = n.collapse_id
+    return orjson.dumps(doc)
+
+
+def topic(collapse_id: str) -> str | None:
+    """RFC 8030 §5.4 Topic: at most 32 characters of the URL-safe base64 alphabet. An alert
+    id (a UUID) without its hyphens is 32 hex characters."""
+    value = collapse_id.replace("-", "")
+    if not value or len(value) > 32 or not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        return None
+    return value

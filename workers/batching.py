@@ -1,9 +1,11 @@
 """Send batches from a stream of targets: the expander's shards and targeted pushes share it.
 
-Targets are grouped per (provider, app) into batches of at most `batch_size`, each
-published with confirms as soon as it is full, with at most MAX_UNCONFIRMED publishes
-awaiting their confirm (bounding memory). Batch ids are `alert:shard:provider:app:seq`, the
-same on every re-expansion of the same targets in the same order.
+Targets are grouped per (provider, app) into batches of at most `batch_size` (web targets
+also per push-service origin, so a batch reuses one origin's connections and takes from its
+rate limit), each published with confirms as soon as it is full, with at most
+MAX_UNCONFIRMED publishes awaiting their confirm (bounding memory). Batch ids are
+`alert:shard:provider:app:seq` (seq counted per (provider, app) across origins), the same on
+every re-expansion of the same targets in the same order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from types import TracebackType
 
-from pushfan import registry
+from pushfan import registry, webpush
 from pushfan.messages import ExpandTask, SendBatch, encode
 from pushfan.provider import PLATFORM_PROVIDER, Provider
 from pushfan.publisher import Publisher
@@ -34,23 +36,26 @@ class Batcher:
         self._queues = queues
         self._size = batch_size
         self._task = task
-        self._buffers: dict[tuple[Provider, str], list[registry.Target]] = defaultdict(list)
+        # (provider, app, origin): origin is "" but for web targets.
+        self._buffers: dict[tuple[Provider, str, str], list[registry.Target]] = defaultdict(list)
         self._sequence: dict[tuple[Provider, str], int] = defaultdict(int)
         self._unconfirmed: set[asyncio.Task[None]] = set()
 
     async def add(self, targets: Iterable[registry.Target]) -> None:
         for target in targets:
-            key = (PLATFORM_PROVIDER[target.platform], target.app)
+            provider = PLATFORM_PROVIDER[target.platform]
+            origin = webpush.origin_of(target.token) if provider is Provider.WEB else ""
+            key = (provider, target.app, origin)
             buffer = self._buffers[key]
             buffer.append(target)
             if len(buffer) >= self._size:
                 await self._flush(key)
 
-    async def _flush(self, key: tuple[Provider, str]) -> None:
+    async def _flush(self, key: tuple[Provider, str, str]) -> None:
         targets = self._buffers.pop(key)
-        provider, app = key
-        seq = self._sequence[key]
-        self._sequence[key] += 1
+        provider, app, _ = key
+        seq = self._sequence[provider, app]
+        self._sequence[provider, app] += 1
         task = self._task
         batch = SendBatch(
             alert_id=task.alert_id,

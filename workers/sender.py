@@ -29,7 +29,7 @@ import asyncpg
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
-from pushfan import alerts, metrics, registry
+from pushfan import alerts, metrics, registry, webpush
 from pushfan.batch_ledger import BatchLedger, Lease
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
@@ -117,7 +117,7 @@ class Sender:
     async def process(self, batch: SendBatch) -> None:
         # One lease per batch, whatever the attempt: a redelivered attempt and its retry
         # (a broker restart can put both in flight) must not send the same devices at once.
-        rate_key = RateKey(self.provider, batch.app)
+        rate_key = RateKey(self.provider, rate_subject(batch))
         # Reserve the first slice along with the lease, unless nothing will be sent (a
         # cancelled alert's batches must not run up the shared rate limit).
         sendable = batch.app in self.clients and not self._dropped(batch)
@@ -127,7 +127,7 @@ class Sender:
             batch.device_ids,
             rate_key,
             self._slice_size(rate_key) if sendable else 0,
-            self.settings.rate_limit(self.provider, batch.app),
+            self.settings.rate_limit(self.provider, rate_key.app),
         ) as lease:
             if lease is None:
                 await self._defer(batch)
@@ -331,7 +331,8 @@ class Sender:
             provider=batch.provider,
             batch_id=batch.batch_id,
             device_ids=dead.device_ids,
-            tokens=dead.tokens,
+            # a web target's token carries its keys: the webhook gets the endpoint
+            tokens=[t.split(" ", 1)[0] for t in dead.tokens],
         )
         await self.publisher.publish(
             self.queues.feedback, encode(report), f"{batch.batch_id}#invalid"
@@ -340,6 +341,14 @@ class Sender:
     async def _finish(self, alert_id: str, counts: Counts) -> None:
         if counts.done and await alerts.finish(self.pool, alert_id, counts):
             log.info("alert %s finished: %s", alert_id, counts)
+
+
+def rate_subject(batch: SendBatch) -> str:
+    """Whose shared rate limit a batch takes from: its app's for APNs and FCM, its push
+    service origin's for web (the expander gives a web batch one origin)."""
+    if batch.provider is Provider.WEB and batch.tokens:
+        return webpush.origin_of(batch.tokens[0])
+    return batch.app
 
 
 def _subset(batch: SendBatch, device_ids: list[int]) -> SendBatch:

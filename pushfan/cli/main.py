@@ -57,7 +57,7 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from pushfan.workers.main import run
 
     if args.kind == "sender" and args.provider is None:
-        print("pushfan worker sender: --provider apns|fcm is required", file=sys.stderr)
+        print("pushfan worker sender: --provider apns|fcm|web is required", file=sys.stderr)
         return 2
     run(args.kind, settings, args.provider)
     return 0

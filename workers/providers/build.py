@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 
@@ -39,6 +40,8 @@ def build_providers(settings: Settings, provider: Provider | str) -> ProviderCli
     provider = Provider(provider)  # ValueError for anything but a provider
     # One bound on pushes in flight per process, shared by every app's provider.
     concurrency = asyncio.Semaphore(settings.sender_concurrency)
+    if provider is Provider.WEB:
+        return _web(settings, concurrency)  # one client whatever `http_client` says
     if settings.http_client == "fast":
         return _fast(settings, provider, concurrency)
     return _original(settings, provider, concurrency)
@@ -105,6 +108,19 @@ def _original(
         },
         [client],
     )
+
+
+def _web(settings: Settings, concurrency: asyncio.Semaphore) -> ProviderClients:
+    from pushfan.workers.providers.web_push import OriginTransports, WebPushProvider
+
+    # One transport per push-service origin, shared by the apps.
+    transports = OriginTransports(settings, partial(build_transport, settings.http_transport))
+    web: dict[str, ProviderClient] = {
+        app.name: WebPushProvider(settings, app, transports, concurrency)
+        for app in settings.apps
+        if app.has_web
+    }
+    return ProviderClients(web, _transports=[transports])
 
 
 def build_transport(kind: TransportKind, config: TransportConfig) -> Transport:

@@ -3,12 +3,14 @@
     answer
     ├── DELIVERED          2xx: the provider accepted the push
     ├── INVALID            the token is dead: deactivate the device, never retry
-    │                      APNs 410 Unregistered, 400 BadDeviceToken; FCM 404 UNREGISTERED
+    │                      APNs 410 Unregistered, 400 BadDeviceToken; FCM 404 UNREGISTERED;
+    │                      Web Push 404 / 410 (the subscription expired or was removed)
     ├── RETRIED            retry later (with the provider's Retry-After when it gives one)
     │   ├── quota          APNs 429 TooManyRequests; FCM 429 QUOTA_EXCEEDED
     │   └── unavailable    5xx, timeouts, dropped connections, expired auth tokens (401/403
     │                      Expired*), which are refreshed before the retry
-    └── FAILED             anything else (bad payload, wrong topic, sender mismatch):
+    └── FAILED             anything else (bad payload, wrong topic, sender mismatch, a Web
+                           Push 413 payload too large or 403 VAPID key mismatch, a 3xx):
                            retrying cannot help
 
 The provider modules read the provider's reason from an error body (`apns_reason`,
@@ -47,6 +49,20 @@ def classify_fcm(status: int, error_code: str | None) -> Outcome:
         return Outcome.INVALID
     if status in FCM_TRANSIENT_STATUS or status == 401:
         return Outcome.RETRIED  # 401: the access token expired; refreshed before retrying
+    return Outcome.FAILED
+
+
+WEB_TOKEN_STATUS = frozenset({404, 410})
+WEB_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def classify_web(status: int) -> Outcome:
+    if 200 <= status < 300:  # RFC 8030: 201 Created
+        return Outcome.DELIVERED
+    if status in WEB_TOKEN_STATUS:
+        return Outcome.INVALID
+    if status in WEB_TRANSIENT_STATUS or status == 401:
+        return Outcome.RETRIED  # 401: the VAPID token expired; signed again before retrying
     return Outcome.FAILED
 
 

@@ -20,6 +20,7 @@ class ReqwestTransport:
         builder = (
             ClientBuilder()
             .http2_prior_knowledge()
+            .follow_redirects(False)  # a 3xx is an answer, never a way elsewhere
             .timeout(timedelta(seconds=config.timeout_s))
             .connect_timeout(timedelta(seconds=min(config.timeout_s, 5.0)))
         )
