@@ -30,7 +30,9 @@ def _bench(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def register_simulate(sub: Subparsers[argparse.ArgumentParser]) -> None:
-    simulate = sub.add_parser("simulate", help="run an APNs or FCM simulator", add_help=False)
+    simulate = sub.add_parser(
+        "simulate", help="run an APNs, FCM or Web Push simulator", add_help=False
+    )
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     simulate.set_defaults(func=_simulate)
 

@@ -1,4 +1,4 @@
-"""`pushfan simulate apns|fcm [options]`: run one provider simulator in the foreground."""
+"""`pushfan simulate apns|fcm|webpush [options]`: run one provider simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from loadtest.simulators.faults import FaultConfig
 from loadtest.simulators.fcm import FcmApp, FcmConfig
 from loadtest.simulators.oauth import ServiceAccount
 from loadtest.simulators.server import ServeOptions, run
+from loadtest.simulators.webpush import WebPushApp, WebPushConfig
 
 
 def _fraction(text: str) -> float:
@@ -25,7 +26,7 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     net = common.add_argument_group("listening")
     net.add_argument("--host", default="127.0.0.1")
-    net.add_argument("--port", type=int, help="default 8443 (apns) or 8444 (fcm)")
+    net.add_argument("--port", type=int, help="default 8443 (apns), 8444 (fcm), 8445 (webpush)")
     net.add_argument("--h2c", action="store_true", help="cleartext HTTP/2 (prior knowledge)")
     net.add_argument("--cert", type=Path, help="server certificate PEM (with --key)")
     net.add_argument("--key", type=Path, help="server private key PEM")
@@ -104,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="per-project messages/minute; beyond it 429 QUOTA_EXCEEDED",
     )
+    web = sub.add_parser("webpush", parents=[_common()], help="a Web Push service that decrypts")
+    web.add_argument(
+        "--vapid-key",
+        action="append",
+        default=[],
+        metavar="PUBLIC_B64URL",
+        help="accepted VAPID public key (repeatable); others get 403; default any",
+    )
     return parser
 
 
@@ -120,8 +129,12 @@ def main(argv: list[str]) -> int:
         latency_jitter_ms=args.latency_jitter_ms,
         drop_connection_every=args.drop_connection_every,
     )
-    app: ApnsApp | FcmApp
-    if args.provider == "apns":
+    app: ApnsApp | FcmApp | WebPushApp
+    if args.provider == "webpush":
+        port = args.port or 8445
+        origin = f"{'http' if args.h2c else 'https'}://{args.host}:{port}"
+        app = WebPushApp(WebPushConfig(origin, frozenset(args.vapid_key), faults))
+    elif args.provider == "apns":
         keys = [AuthKey.parse(spec) for spec in args.auth_key]
         app = ApnsApp(ApnsConfig(keys, frozenset(args.topic), faults))
         port = args.port or 8443
