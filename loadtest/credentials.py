@@ -7,6 +7,7 @@ They have the real shapes: an APNs auth key is a PKCS#8 EC P-256 key in a `.p8` 
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import string
@@ -88,3 +89,22 @@ def write_service_account(folder: Path, project_id: str, token_uri: str) -> FcmC
     public = folder / f"{project_id}-service-account.pub.pem"
     public.write_text(_public_pem(key))
     return FcmCredentials(path, public, project_id, email)
+
+
+@dataclass(frozen=True)
+class VapidCredentials:
+    key_file: Path  # PEM, what pushfan reads (vapid_private_key_file)
+    public_key: str  # base64url uncompressed point, the `k` the simulator accepts
+
+
+def write_vapid_key(folder: Path) -> VapidCredentials:
+    """A throw-away VAPID key pair for one app (Web Push)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_file = folder / "vapid.pem"
+    key_file.write_text(_private_pem(key))
+    key_file.chmod(0o600)
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return VapidCredentials(key_file, base64.urlsafe_b64encode(point).rstrip(b"=").decode())

@@ -1,8 +1,10 @@
-"""A local pushfan stack as real processes: both simulators, the API and the workers.
+"""A local pushfan stack as real processes: the simulators, the API and the workers.
 
 Used by `pushfan demo`, the end-to-end tests and the benchmark. Every process is a child
 started with the `pushfan` entry points the container image runs, each isolated by its own
-schema, queue prefix and Redis key prefix, on free loopback ports.
+schema, queue prefix and Redis key prefix, on free loopback ports. With `web=True` it also
+runs the Web Push simulator and web senders; its subscriptions are seeded by derivation
+(loadtest/simulators/webpush_keys.py), so the simulator can decrypt every push.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import aio_pika
 import httpx
 import redis.asyncio as aioredis
 
-from loadtest.credentials import write_apns_key, write_service_account
+from loadtest.credentials import write_apns_key, write_service_account, write_vapid_key
+from loadtest.simulators.webpush_keys import web_subscription
 from pushfan import apikeys, db, topology
 from pushfan.provider import Provider
-from pushfan.seed import seed_devices
+from pushfan.seed import WebSubscriptionFn, seed_devices
 from pushfan.settings import Settings
 
 
@@ -39,12 +42,21 @@ async def _seed_with_key(
     ios_fraction: float,
     apps: list[str],
     scopes: tuple[str, ...],
+    web_fraction: float = 0.0,
+    web_subscription: WebSubscriptionFn | None = None,
 ) -> str:
     await db.migrate(settings)
     pool = await db.create_pool(settings, min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
-            await seed_devices(conn, devices, ios_fraction=ios_fraction, apps=apps)
+            await seed_devices(
+                conn,
+                devices,
+                ios_fraction=ios_fraction,
+                apps=apps,
+                web_fraction=web_fraction,
+                web_subscription=web_subscription,
+            )
         _, plaintext = await apikeys.create(pool, "stack", list(scopes))
     finally:
         await pool.close()
@@ -63,7 +75,10 @@ async def _cleanup(settings: Settings) -> None:
 
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
-SIMULATOR_ONLY = frozenset({"apns_public_key_file", "fcm_public_key_file", "fcm_client_email"})
+SIMULATOR_ONLY = frozenset(
+    {"apns_public_key_file", "fcm_public_key_file", "fcm_client_email", "vapid_public_key"}
+)
+WEB_SIM_SEED = 1  # the web simulator's --seed: the subscriptions' keys derive from it
 
 
 def free_port() -> int:
@@ -157,6 +172,7 @@ class Stack:
     apns_url: str
     fcm_url: str
     apps: list[str]
+    web_url: str | None = None  # the Web Push simulator, when the stack has web
     children: list[Child] = field(default_factory=list)
     _own_workdir: bool = False
 
@@ -167,6 +183,7 @@ class Stack:
         apps: tuple[str, ...] = ("demo",),
         workdir: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        web: bool = False,
     ) -> Stack:
         own = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pushfan-{name}-"))
@@ -174,8 +191,17 @@ class Stack:
         apns_port, fcm_port, api_port = free_port(), free_port(), free_port()
         apns_url = f"https://127.0.0.1:{apns_port}"
         fcm_url = f"https://127.0.0.1:{fcm_port}"
+        web_host = f"127.0.0.1:{free_port()}" if web else None
         app_configs = []
         for app in apps:
+            vapid = {}
+            if web:
+                creds = write_vapid_key(workdir / "credentials" / app)
+                vapid = {
+                    "vapid_private_key_file": str(creds.key_file),
+                    "vapid_subject": "mailto:ops@pushfan.example",
+                    "vapid_public_key": creds.public_key,
+                }
             apns = write_apns_key(workdir / "credentials" / app)
             fcm = write_service_account(
                 workdir / "credentials" / app, f"{app}-project", f"{fcm_url}/token"
@@ -192,6 +218,7 @@ class Stack:
                     "fcm_service_account_file": str(fcm.service_account_file),
                     "fcm_public_key_file": str(fcm.public_key_file),
                     "fcm_client_email": fcm.client_email,
+                    **vapid,
                 }
             )
         env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHFAN_")}
@@ -210,6 +237,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if web_host:  # the simulator's endpoints are on loopback: a development exception
+            env["PUSHFAN_WEB_PUSH_DEV_HOSTS"] = json.dumps([web_host])
         for key in ("PUSHFAN_AMQP_URL", "PUSHFAN_REDIS_URL", "PUSHFAN_DATABASE_URL"):
             if key in os.environ:
                 env[key] = os.environ[key]
@@ -222,6 +251,7 @@ class Stack:
             apns_url=apns_url,
             fcm_url=fcm_url,
             apps=list(apps),
+            web_url=f"https://{web_host}" if web_host else None,
             _own_workdir=own,
         )
         stack._app_configs = app_configs  # type: ignore[attr-defined]
@@ -242,10 +272,20 @@ class Stack:
         *,
         ios_fraction: float = 0.5,
         scopes: tuple[str, ...] = ("alerts:send",),
+        web_fraction: float = 0.0,
     ) -> str:
-        """Migrate the stack's schema, seed `devices` devices over its apps and create an API
-        key with `scopes`; returns the key."""
-        return asyncio.run(_seed_with_key(self.settings, devices, ios_fraction, self.apps, scopes))
+        """Migrate the stack's schema, seed `devices` devices over its apps (a `web_fraction`
+        of them subscriptions of the stack's Web Push simulator) and create an API key with
+        `scopes`; returns the key."""
+        make = None
+        if web_fraction:
+            assert self.web_url, "a stack without web=True has no web simulator"
+            make = web_subscription(WEB_SIM_SEED, self.web_url)
+        return asyncio.run(
+            _seed_with_key(
+                self.settings, devices, ios_fraction, self.apps, scopes, web_fraction, make
+            )
+        )
 
     def cleanup(self) -> None:
         """Drop the stack's schema, queues and Redis keys."""
@@ -314,6 +354,7 @@ class Stack:
         extra: list[str] | None = None,
         apns_extra: list[str] | None = None,
         fcm_extra: list[str] | None = None,
+        web_extra: list[str] | None = None,
     ) -> None:
         configs = self._app_configs  # type: ignore[attr-defined]
         tls = ["--tls-dir", str(self.workdir / "tls")]
@@ -339,6 +380,20 @@ class Stack:
         self.wait_for_log(apns, "READY")
         fcm = self.spawn("sim-fcm", fcm_args)
         self.wait_for_log(fcm, "READY")
+        if self.web_url:
+            port = self.web_url.rsplit(":", 1)[1]
+            web_faults = [
+                "--seed",
+                str(WEB_SIM_SEED),
+                "--dead-fraction",
+                str(dead_fraction),
+                *(extra or []),
+            ]
+            web_args = ["simulate", "webpush", "--port", port, *tls, *web_faults]
+            for c in configs:
+                web_args += ["--vapid-key", c["vapid_public_key"]]
+            web = self.spawn("sim-web", [*web_args, *(web_extra or [])])
+            self.wait_for_log(web, "READY")
 
     def start_api(self) -> Child:
         api = self.spawn("api", ["api"])
@@ -350,7 +405,8 @@ class Stack:
     ) -> list[Child]:
         """The expander and `senders` sender processes per provider (default: the same
         number for both)."""
-        counts = senders or {p: senders_per_provider for p in Provider}
+        providers = [p for p in Provider if p is not Provider.WEB or self.web_url]
+        counts = senders or {p: senders_per_provider for p in providers}
         started = [self.spawn("expander", ["worker", "expander"])]
         for provider, count in counts.items():
             for n in range(count):
@@ -364,7 +420,8 @@ class Stack:
         return started
 
     def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, Any]:
-        url = self.apns_url if which == "apns" else self.fcm_url
+        url = {"apns": self.apns_url, "fcm": self.fcm_url}.get(which) or self.web_url
+        assert url, f"no {which} simulator in this stack"
         params = {"collapse_id": collapse_id} if collapse_id else None
         ca = ssl.create_default_context(cafile=str(self.workdir / "tls" / "ca.pem"))
         with httpx.Client(http2=True, verify=ca, timeout=30) as client:  # the sims speak h2 only

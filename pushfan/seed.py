@@ -2,6 +2,8 @@
 
 Tokens have the real shapes: APNs device tokens are 64 hex characters; FCM registration
 tokens are ~163 characters of [A-Za-z0-9_:-] (an instance id, ':APA91b', then base64url).
+Web devices (a `web_fraction` of them) need real subscriptions, whose keys only the push
+service's side can make: the caller passes `web_subscription(n) -> (endpoint, keys)`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncpg
 TAGS = ("news", "sports", "weather", "offers", "beta")
 LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja-JP", "pt-BR")
 ZONES = ("America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo", "UTC")
-COLUMNS = ("platform", "app", "token", "user_id", "tags", "locale", "time_zone")
+COLUMNS = ("platform", "app", "token", "user_id", "tags", "locale", "time_zone", "push_keys")
+WebSubscriptionFn = Callable[[int], tuple[str, str]]
 
 
 def apns_token() -> str:
@@ -29,20 +32,36 @@ def fcm_token() -> str:
     return f"{instance}:APA91b{rest}"
 
 
-def _rows(start: int, count: int, ios_fraction: float, apps: Sequence[str]) -> Iterator[tuple]:
-    # A stride pattern spreads iOS and Android evenly through the id space, so any shard
-    # holds both providers (a real registry is mixed too).
+def _rows(
+    start: int,
+    count: int,
+    ios_fraction: float,
+    apps: Sequence[str],
+    web_fraction: float = 0.0,
+    web_subscription: WebSubscriptionFn | None = None,
+) -> Iterator[tuple]:
+    # A stride pattern spreads iOS, Android (and web) evenly through the id space, so any
+    # shard holds every provider (a real registry is mixed too).
     ios_per_1000 = round(ios_fraction * 1000)
+    web_per_1000 = round(web_fraction * 1000)
     for n in range(start, start + count):
-        ios = (n * 7919) % 1000 < ios_per_1000
+        keys = None
+        if web_subscription is not None and (n * 104729 + 500) % 1000 < web_per_1000:
+            platform = "web"
+            token, keys = web_subscription(n)
+        elif (n * 7919) % 1000 < ios_per_1000:
+            platform, token = "ios", apns_token()
+        else:
+            platform, token = "android", fcm_token()
         yield (
-            "ios" if ios else "android",
+            platform,
             apps[n % len(apps)],
-            apns_token() if ios else fcm_token(),
+            token,
             f"user-{n}",
             [TAGS[n % len(TAGS)], TAGS[(n // 7) % len(TAGS)]],
             LOCALES[n % len(LOCALES)],
             ZONES[n % len(ZONES)],
+            keys,
         )
 
 
@@ -66,10 +85,16 @@ async def seed_devices(
     apps: Sequence[str] = ("demo",),
     chunk: int = 50_000,
     progress: ProgressFn | None = None,
+    web_fraction: float = 0.0,
+    web_subscription: WebSubscriptionFn | None = None,
 ) -> int:
-    """Append `count` synthetic active devices; returns how many were written."""
-    if not 0.0 <= ios_fraction <= 1.0:
-        raise ValueError("ios_fraction must be between 0 and 1")
+    """Append `count` synthetic active devices; returns how many were written. A
+    `web_fraction` of them are web subscriptions made by `web_subscription`; of the rest, an
+    `ios_fraction` are iOS."""
+    if not 0.0 <= ios_fraction <= 1.0 or not 0.0 <= web_fraction <= 1.0:
+        raise ValueError("ios_fraction and web_fraction must be between 0 and 1")
+    if web_fraction and web_subscription is None:
+        raise ValueError("web devices need web_subscription")
     if not apps:
         raise ValueError("at least one app is needed")
     base = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM devices"))
@@ -77,7 +102,9 @@ async def seed_devices(
     while written < count:
         n = min(chunk, count - written)
         await conn.copy_records_to_table(
-            "devices", records=_rows(base + written, n, ios_fraction, apps), columns=COLUMNS
+            "devices",
+            records=_rows(base + written, n, ios_fraction, apps, web_fraction, web_subscription),
+            columns=COLUMNS,
         )
         written += n
         if progress:

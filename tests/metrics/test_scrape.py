@@ -68,9 +68,9 @@ class Running:
 @pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
     name = f"m_{secrets.token_hex(3)}"
-    stack = Stack.create(name)
+    stack = Stack.create(name, web=True)
     try:
-        key = stack.prepare(DEVICES)
+        key = stack.prepare(DEVICES, web_fraction=0.25)
         stack.start_simulators()
         stack.start_api()
         workers: dict[str, str] = {}
@@ -78,6 +78,7 @@ def running() -> Iterator[Running]:
             "expander": ["worker", "expander"],
             "sender-apns": ["worker", "sender", "--provider", "apns"],
             "sender-fcm": ["worker", "sender", "--provider", "fcm"],
+            "sender-web": ["worker", "sender", "--provider", "web"],
         }
         for kind, args in kinds.items():
             port = free_port()
@@ -110,7 +111,7 @@ def test_api_exports_every_series_at_zero_before_traffic(running: Running) -> No
     assert not moved, moved
 
 
-@pytest.mark.parametrize("kind", ["expander", "sender-apns", "sender-fcm"])
+@pytest.mark.parametrize("kind", ["expander", "sender-apns", "sender-fcm", "sender-web"])
 def test_worker_exports_every_series_at_zero_before_traffic(running: Running, kind: str) -> None:
     """Each worker's /metrics has every pushfan_* series, all at 0, before any batch."""
     series = running.workers_before[kind]

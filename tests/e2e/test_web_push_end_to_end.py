@@ -1,0 +1,103 @@
+"""One alert to all three providers through real processes (simulators, API, expander, the
+apns, fcm and web senders) and the real services: the counts add up, nothing arrives twice,
+and every web payload the Web Push simulator decrypted is exactly what was sent."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from loadtest.stack import Stack
+from pushfan import webpush
+from pushfan.messages import Notification
+
+pytestmark = pytest.mark.e2e
+DEVICES = 3_000
+WEB_FRACTION = 0.3
+DEAD_FRACTION = 0.05
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
+    stack = Stack.create(f"web_{secrets.token_hex(3)}", apps=("alpha", "beta"), web=True)
+    try:
+        key = stack.prepare(DEVICES, web_fraction=WEB_FRACTION)
+        stack.start_simulators(dead_fraction=DEAD_FRACTION)
+        stack.start_api()
+        stack.start_workers()
+        yield stack, {"authorization": f"Bearer {key}"}
+    finally:
+        stack.stop()
+        stack.cleanup()
+
+
+def wait_done(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
+        if state["status"] == "done":
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"alert not done in time: {state}")
+
+
+def test_one_alert_to_apns_fcm_and_web_adds_up_and_decrypts_to_what_was_sent(
+    stack: tuple[Stack, dict[str, str]],
+) -> None:
+    s, headers = stack
+    client = httpx.Client(base_url=s.api_url, timeout=10)
+    alert = {"title": "Tornado", "body": "Take shelter", "data": {"zone": "7"}, "ttl": 600}
+    created = client.post("/v1/alerts", json=alert, headers=headers)
+    assert created.status_code == 202, created.text
+    alert_id = created.json()["id"]
+    counts = wait_done(client, alert_id, headers)["counts"]
+    assert counts["audience"] == DEVICES and counts["failed"] == 0
+    assert counts["delivered"] + counts["invalid"] == DEVICES
+    stats = {p: s.sim_stats(p, alert_id) for p in ("apns", "fcm", "web")}
+    assert sum(int(st["accepted"]) for st in stats.values()) == counts["delivered"]
+    assert all(st["duplicates"] == 0 for st in stats.values()), stats
+    web = stats["web"]
+    # Roughly the seeded share of web devices, less the dead ones.
+    assert 0.2 * DEVICES < int(web["distinct_tokens"]) < 0.35 * DEVICES
+    # Every decrypted payload is the one rendered for this alert, byte for byte.
+    sent = webpush.render(
+        Notification(title="Tornado", body="Take shelter", data={"zone": "7"}, collapse_id=alert_id)
+    )
+    assert web["payload_digests"] == {hashlib.sha256(sent).hexdigest(): int(web["accepted"])}
+    [sample] = web["payload_samples"].values()
+    assert orjson.loads(sample) == {
+        "title": "Tornado",
+        "body": "Take shelter",
+        "data": {"zone": "7"},
+        "alert_id": alert_id,
+    }
+
+
+def test_web_only_audience_and_dead_subscriptions_are_deactivated(
+    stack: tuple[Stack, dict[str, str]],
+) -> None:
+    """An alert to `platforms: ["web"]` reaches only browsers; the subscriptions found gone
+    (410) are deactivated, so the next web alert's audience leaves them out."""
+    s, headers = stack
+    client = httpx.Client(base_url=s.api_url, timeout=10)
+    body = {"title": "Web", "body": "only", "audience": {"platforms": ["web"]}}
+    audiences = []
+    for _ in range(2):
+        created = client.post("/v1/alerts", json=body, headers=headers)
+        alert_id = created.json()["id"]
+        state = wait_done(client, alert_id, headers)["counts"]
+        assert int(s.sim_stats("apns", alert_id)["accepted"]) == 0
+        assert int(s.sim_stats("fcm", alert_id)["accepted"]) == 0
+        assert int(s.sim_stats("web", alert_id)["accepted"]) == state["delivered"] > 0
+        assert state["delivered"] + state["invalid"] == state["audience"]
+        audiences.append(state)
+    first, second = audiences
+    assert second["audience"] == first["audience"] - first["invalid"]
+    assert second["invalid"] == 0
