@@ -3,8 +3,10 @@
 - an APNs auth key with a known key id and an FCM service account with a known project:
   the compose file points PUSHFAN_APPS at them, and the simulators at their public halves
   (`*.pub.pem`, given to `--auth-key` / `--account`);
+- a VAPID key (Web Push) the web senders sign with; the Web Push simulator takes any `k`
+  and verifies the signature with it;
 - a CA and one server certificate for the simulators' compose host names (`sim-apns`,
-  `sim-fcm`, `localhost`): the senders always speak TLS and trust `ca.pem`
+  `sim-fcm`, `sim-web`, `localhost`): the senders always speak TLS and trust `ca.pem`
   (PUSHFAN_CA_FILE).
 
 Existing files are kept, so a restart of the stack keeps what the simulators already trust.
@@ -27,7 +29,8 @@ APNS_KEY_ID = "DEVKEY0001"
 FCM_PROJECT_ID = "pushfan-dev"
 FCM_CLIENT_EMAIL = f"firebase-adminsdk@{FCM_PROJECT_ID}.iam.gserviceaccount.com"
 FCM_TOKEN_URI = "https://sim-fcm:8444/token"
-SIMULATOR_HOSTS = ("sim-apns", "sim-fcm", "localhost")
+SIMULATOR_HOSTS = ("sim-apns", "sim-fcm", "sim-web", "localhost")
+VAPID_KEY = "vapid-private-key.pem"
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -77,6 +80,10 @@ def write_credentials(folder: Path) -> list[Path]:
         _write(account, json.dumps(body, indent=2), 0o600)
         _write(folder / f"{FCM_PROJECT_ID}-service-account.pub.pem", _public_pem(rsa_key), 0o644)
         written.append(account)
+    vapid = folder / VAPID_KEY
+    if not vapid.exists():
+        _write(vapid, _private_pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
+        written.append(vapid)
     if not (folder / "sim.pem").exists():
         written += _write_tls(folder)
     return written

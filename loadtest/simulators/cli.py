@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PUBLIC_B64URL",
         help="accepted VAPID public key (repeatable); others get 403; default any",
     )
+    web.add_argument(
+        "--origin",
+        help="the origin senders reach this service at (the JWT `aud`); default from host/port",
+    )
     return parser
 
 
@@ -132,7 +136,7 @@ def main(argv: list[str]) -> int:
     app: ApnsApp | FcmApp | WebPushApp
     if args.provider == "webpush":
         port = args.port or 8445
-        origin = f"{'http' if args.h2c else 'https'}://{args.host}:{port}"
+        origin = args.origin or f"{'http' if args.h2c else 'https'}://{args.host}:{port}"
         app = WebPushApp(WebPushConfig(origin, frozenset(args.vapid_key), faults))
     elif args.provider == "apns":
         keys = [AuthKey.parse(spec) for spec in args.auth_key]

@@ -198,8 +198,8 @@ PUSHFAN_COMMANDS = (
     r"api",
     r"worker expander",
     r"worker feedback",
-    r"worker sender --provider (apns|fcm)",
-    r"simulate (apns|fcm)( --port \d+)?( --h2c)?",
+    r"worker sender --provider (apns|fcm|web)",
+    r"simulate (apns|fcm|webpush)( --port \d+)?( --h2c)?",
     r"demo",
 )
 
@@ -240,6 +240,8 @@ _SIMULATOR_EXTRA_OPTIONS = {
     "--account",
     "--topic",
     "--project",
+    "--origin",
+    "--vapid-key",
 }
 
 

@@ -34,7 +34,9 @@ def scalers(overlay: str) -> dict[str, Autoscaler]:
     for hpa in manifests.find(docs, "HorizontalPodAutoscaler"):
         if any(m["type"] == "External" for m in hpa["spec"]["metrics"]):
             found[hpa["spec"]["scaleTargetRef"]["name"]] = Autoscaler.from_hpa(hpa)
-    assert set(found) == {"pushfan-sender-apns", "pushfan-sender-fcm"}, overlay
+    assert set(found) == {"pushfan-sender-apns", "pushfan-sender-fcm", "pushfan-sender-web"}, (
+        overlay
+    )
     return found
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from loadtest.simulators.apns_auth import AuthKey
 from loadtest.simulators.cli import build_parser as simulator_parser
@@ -58,7 +59,7 @@ def simulator_args(service: dict[str, Any]) -> Any:
 
 def test_services_are_the_whole_stack(stack: dict[str, Any]) -> None:
     """Broker, Redis, PostgreSQL, migrations, API, expander, the invalid-token webhook worker,
-    both senders, both simulators, Prometheus and Grafana are all there."""
+    the three senders, the three simulators, Prometheus and Grafana are all there."""
     assert set(stack["services"]) == INFRA | ONE_SHOT_SCRIPTS | {
         "migrate",
         "api",
@@ -66,8 +67,10 @@ def test_services_are_the_whole_stack(stack: dict[str, Any]) -> None:
         "feedback",
         "sender-apns",
         "sender-fcm",
+        "sender-web",
         "sim-apns",
         "sim-fcm",
+        "sim-web",
     }
 
 
@@ -119,7 +122,7 @@ def test_ports_agree_with_settings_and_scrape_config(
     assert f"{api.api_port}:{api.api_port}" in services["api"]["ports"]
     assert api.api_host == "0.0.0.0"
     assert targets.pop("api") == api.api_port
-    for worker in ("expander", "feedback", "sender-apns", "sender-fcm"):
+    for worker in ("expander", "feedback", "sender-apns", "sender-fcm", "sender-web"):
         settings = settings_from_env(services[worker]["environment"])
         assert settings.metrics_port != 0
         assert settings.metrics_host == "0.0.0.0", "Prometheus scrapes from another container"
@@ -132,6 +135,10 @@ def test_ports_agree_with_settings_and_scrape_config(
         assert url.scheme == "https", "the provider clients always speak TLS"
         assert (url.hostname, url.port) == (f"sim-{provider}", args.port)
         assert args.host == "0.0.0.0"
+    # Web endpoints come from registrations; the simulator's origin is let in as a dev host.
+    web = simulator_args(services["sim-web"])
+    assert sender.web_push_dev_hosts == [f"sim-web:{web.port}"]
+    assert web.origin == f"https://sim-web:{web.port}" and web.host == "0.0.0.0"
     rabbit = [j for j in scrape if j["job_name"].startswith("rabbitmq")]
     for job in rabbit:
         assert job["static_configs"][0]["targets"] == ["rabbitmq:15692"]
@@ -144,7 +151,7 @@ def test_stop_grace_period_covers_the_drain_deadline(
     stack: dict[str, Any], settings_from_env: SettingsFromEnv
 ) -> None:
     """Compose waits longer than a worker's drain deadline before SIGKILL."""
-    for name in ("expander", "feedback", "sender-apns", "sender-fcm"):
+    for name in ("expander", "feedback", "sender-apns", "sender-fcm", "sender-web"):
         service = stack["services"][name]
         grace = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
         assert grace is not None
@@ -188,13 +195,19 @@ def test_dev_credentials_fit_apps_simulators_and_tls(
     private = serialization.load_pem_private_key(account["private_key"].encode(), None)
     assert _same_key(private.public_key(), local(public))
 
+    assert app.has_web and app.vapid_private_key_file is not None
+    vapid = serialization.load_pem_private_key(local(app.vapid_private_key_file).read_bytes(), None)
+    assert isinstance(vapid, ec.EllipticCurvePrivateKey) and vapid.curve.name == "secp256r1"
+
     assert settings.ca_file is not None
     ca = x509.load_pem_x509_certificate(local(settings.ca_file).read_bytes())
-    for args in (apns, fcm):
+    web = simulator_args(services["sim-web"])
+    for args in (apns, fcm, web):
         cert = x509.load_pem_x509_certificate(local(args.cert).read_bytes())
         cert.verify_directly_issued_by(ca)
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        hosts = {urlsplit(u).hostname for u in (settings.apns_base_url, settings.fcm_base_url)}
+        urls = (settings.apns_base_url, settings.fcm_base_url, web.origin)
+        hosts = {urlsplit(u).hostname for u in urls}
         assert hosts <= set(names.get_values_for_type(x509.DNSName))
         key = serialization.load_pem_private_key(local(args.key).read_bytes(), None)
         assert _same_key(key.public_key(), cert.public_key())

@@ -112,7 +112,7 @@ def test_ports_and_probes_match_what_the_process_listens_on(
         assert annotations["prometheus.io/port"] == str(port)
         assert annotations["prometheus.io/path"] == "/metrics"
         checked += 1
-    assert checked == 5  # api, expander, feedback, two senders
+    assert checked == 6  # api, expander, feedback, three senders (apns, fcm, web)
     for service in manifests.find(docs, "Service"):
         selector = service["spec"]["selector"]
         pods = [
@@ -185,11 +185,12 @@ def _autoscaled_targets(docs: list[Doc]) -> set[str]:
 
 @pytest.mark.parametrize("overlay", manifests.OVERLAYS)
 def test_autoscalers_own_replicas(overlay: str) -> None:
-    """API and both senders are autoscaled, and their Deployments set no `replicas`; every
+    """API and every sender are autoscaled, and their Deployments set no `replicas`; every
     Deployment has a PodDisruptionBudget."""
     docs = manifests.build(overlay)
     targets = _autoscaled_targets(docs)
-    assert {"pushfan-api", "pushfan-sender-apns", "pushfan-sender-fcm"} <= targets
+    senders = {f"pushfan-sender-{p}" for p in QueueNames.for_prefix("pushfan").send}
+    assert {"pushfan-api", *senders} <= targets
     deployments = {d["metadata"]["name"]: d for d in manifests.find(docs, "Deployment")}
     assert targets <= set(deployments)
     for name, deployment in deployments.items():
@@ -244,6 +245,7 @@ def test_keda_triggers_match_queues_prefetch_and_credentials(
     assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled} >= {
         "pushfan-sender-apns",
         "pushfan-sender-fcm",
+        "pushfan-sender-web",
     }
     for so in scaled:
         container, provider = _sender(docs, so["spec"]["scaleTargetRef"]["name"])
@@ -357,7 +359,7 @@ def test_provider_credential_files_are_mounted_where_apps_point() -> None:
         {"apps": yaml.safe_load(manifests.container_env(docs, container)["PUSHFAN_APPS"])}
     )
     for app in settings.apps:
-        for path in (app.apns_key_file, app.fcm_service_account_file):
+        for path in (app.apns_key_file, app.fcm_service_account_file, app.vapid_private_key_file):
             assert path is not None
             assert str(path.parent) == mount["mountPath"] and path.name in keys
 
