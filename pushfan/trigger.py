@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from pushfan import alerts, metrics, payloads
+from pushfan import alerts, metrics, payloads, webpush
 from pushfan.alerts import Alert, AlertIn, IdempotencyConflict
 from pushfan.messages import ExpandTask, Notification, encode
 from pushfan.progress import Progress
@@ -51,7 +51,7 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
         raise Invalid(f"unknown app(s): {', '.join(sorted(unknown))}")
     # Measured with a collapse id as long as the real one (a UUID) that the sender adds.
     probe = Notification(title=alert.title, body=alert.body, data=alert.data, collapse_id="0" * 36)
-    reason = payloads.oversize_reason(probe)
+    reason = payloads.oversize_reason(probe) or webpush.oversize_reason(probe)
     if reason:
         raise Invalid(reason)
 

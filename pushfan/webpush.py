@@ -217,6 +217,15 @@ def render(n: Notification) -> bytes:
     return orjson.dumps(doc)
 
 
+def oversize_reason(n: Notification) -> str | None:
+    """Why `n` cannot go to a browser (its payload does not fit one aes128gcm record of a
+    4096-byte push message), or None."""
+    size = len(render(n))
+    if size > MAX_PLAINTEXT_BYTES:
+        return f"rendered Web Push payload is {size} bytes; the limit is {MAX_PLAINTEXT_BYTES}"
+    return None
+
+
 def topic(collapse_id: str) -> str | None:
     """RFC 8030 §5.4 Topic: at most 32 characters of the URL-safe base64 alphabet. An alert
     id (a UUID) without its hyphens is 32 hex characters."""

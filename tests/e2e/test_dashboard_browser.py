@@ -115,6 +115,7 @@ def test_sign_in_send_and_watch_an_alert_to_its_end(stack: tuple[Stack, str], pa
     compose(page, "Storm warning")
     expect(page.locator(".ios .p-title")).to_have_text("Storm warning")
     expect(page.locator(".android .p-body")).to_have_text("Take shelter now.")
+    expect(page.locator(".web .p-title")).to_have_text("Storm warning")
     page.get_by_role("button", name="Send Global Alert").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("will be sent to 10,000 devices")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pushfan.settings import Settings
-from tests.core.api_fixtures import api
+from tests.core.api_fixtures import admin, api
 
-__all__ = ["api", "settings_dev"]
+__all__ = ["admin", "api", "settings_dev"]
 
 
 @pytest.fixture
