@@ -12,6 +12,9 @@ simulators' per-second counts), trigger latency, CPU µs per push and peak RSS p
 kind (/proc), duplicates and lost pushes, and the steadiness of the rate (10th percentile /
 median of the per-second rate). A PNG of pushes/s over time goes to artifacts/.
 `--compare REV` runs this checkout and REV alternately instead (loadtest/compare.py).
+With --web-fraction F the pushfan variant's audience includes browsers (Web Push, decrypted by
+its simulator), and the senders' CPU is also reported per provider: each provider's sender
+CPU over the pushes its simulator accepted (`sender_cpu_us_per_push_by_provider`).
 """
 
 from __future__ import annotations
@@ -63,16 +66,18 @@ def _latencies(per_second: list[list[int]], t0: float) -> tuple[float | None, fl
 
 
 def _sims(stack: Stack, alert_id: str) -> dict[str, Any]:
-    apns, fcm = stack.sim_stats("apns", alert_id), stack.sim_stats("fcm", alert_id)
+    by_provider = {p: stack.sim_stats(p, alert_id) for p in stack.providers}
+    sims = list(by_provider.values())
     per_second: dict[int, int] = {}
-    for stats in (apns, fcm):
+    for stats in sims:
         for second, count in stats["per_second"]:
             per_second[second] = per_second.get(second, 0) + count
-    firsts = [s["first_accepted_at"] for s in (apns, fcm) if s.get("first_accepted_at")]
-    lasts = [s["last_accepted_at"] for s in (apns, fcm) if s.get("last_accepted_at")]
+    firsts = [s["first_accepted_at"] for s in sims if s.get("first_accepted_at")]
+    lasts = [s["last_accepted_at"] for s in sims if s.get("last_accepted_at")]
     return {
-        "accepted": int(apns["accepted"]) + int(fcm["accepted"]),
-        "duplicates": int(apns["duplicates"]) + int(fcm["duplicates"]),
+        "accepted": sum(int(s["accepted"]) for s in sims),
+        "accepted_by_provider": {p: int(s["accepted"]) for p, s in by_provider.items()},
+        "duplicates": sum(int(s["duplicates"]) for s in sims),
         "first": min(firsts) if firsts else None,
         "last": max(lasts) if lasts else None,
         "per_second": sorted([s, c] for s, c in per_second.items()),
@@ -94,15 +99,19 @@ def _spawn_module(stack: Stack, name: str, args: list[str], env: dict[str, str])
     return child
 
 
-def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, Any]:
+def run_variant(
+    variant: str, devices: int, dead_fraction: float, web_fraction: float = 0.0
+) -> dict[str, Any]:
     name = f"pushfan_bench_{variant}_{os.getpid()}"  # concurrent runs never share a stack
     client = "original" if variant == "original" else "fast"
-    stack = Stack.create(name, extra_env={"PUSHFAN_HTTP_CLIENT": client})
+    web = web_fraction > 0
+    stack = Stack.create(name, extra_env={"PUSHFAN_HTTP_CLIENT": client}, web=web)
     settings = Settings(database_schema=name, queue_prefix=name, redis_prefix=f"{name}:")
     try:
         say(f"[{variant}] seeding {devices:,} devices")
         clean_redis(settings)
-        key = asyncio.run(prepare_demo(settings, devices, 0.5, stack.apps))
+        make = stack.web_subscription() if web else None
+        key = asyncio.run(prepare_demo(settings, devices, 0.5, stack.apps, web_fraction, make))
         stack.start_simulators(dead_fraction=dead_fraction)
         sims = [c for c in stack.children if c.name.startswith("sim-")]
         if variant == "seed":
@@ -113,6 +122,10 @@ def run_variant(variant: str, devices: int, dead_fraction: float) -> dict[str, A
             "api": [api.process.pid],
             "expander": [w.process.pid for w in workers if w.name == "expander"],
             "sender": [w.process.pid for w in workers if w.name.startswith("sender")],
+            **{
+                f"sender-{p}": [w.process.pid for w in workers if w.name.startswith(f"sender-{p}")]
+                for p in stack.providers
+            },
             "simulator": [s.process.pid for s in sims],
             "broker": SERVICE_PROCESSES["broker"](),
             "redis": SERVICE_PROCESSES["redis"](),
@@ -205,6 +218,11 @@ def _summary(
     )
     delivered = counts["delivered"] if counts else sim["accepted"]
     pushes = max(1, sim["accepted"])
+    per_provider = {
+        p: round(meter.cpu[f"sender-{p}"] / n * 1e6, 1)
+        for p, n in sim.get("accepted_by_provider", {}).items()
+        if n and f"sender-{p}" in meter.cpu
+    }
     return {
         "variant": variant,
         "devices": devices,
@@ -219,7 +237,13 @@ def _summary(
         # The seed design keeps no ledger: its shortfall is the dead tokens, not losses.
         "lost": devices - finished if counts else None,
         "simulators_agree": sim["accepted"] == delivered,
-        "cpu_us_per_push": {k: round(v / pushes * 1e6, 1) for k, v in meter.cpu.items()},
+        "cpu_us_per_push": {
+            k: round(v / pushes * 1e6, 1)
+            for k, v in meter.cpu.items()
+            if not k.startswith("sender-")
+        },
+        "accepted_by_provider": sim.get("accepted_by_provider"),
+        "sender_cpu_us_per_push_by_provider": per_provider,
         "peak_rss_mb": {k: round(v, 1) for k, v in meter.rss.items()},
         "per_second": [[s - int(triggered), c] for s, c in sim["per_second"]],
     }
@@ -311,7 +335,10 @@ def run_bench(args: argparse.Namespace) -> int:
     plan = [("pushfan", args.devices)]
     if not args.skip_baselines:
         plan += [("original", baseline), ("seed", baseline)]
-    results = [run_variant(variant, n, args.dead_fraction) for variant, n in plan]
+    results = [
+        run_variant(variant, n, args.dead_fraction, args.web_fraction if i == 0 else 0.0)
+        for i, (variant, n) in enumerate(plan)
+    ]
     main = results[0]
     by = {r["variant"]: r for r in results}
     rate = main["pushes_per_s"] or 0.0
@@ -323,6 +350,13 @@ def run_bench(args: argparse.Namespace) -> int:
     png = ARTIFACTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.png"
     _plot(results, png)
     say("\n" + _table(results))
+    by_provider = main["sender_cpu_us_per_push_by_provider"]
+    if by_provider:
+        say(
+            "sender CPU µs per push by provider: "
+            + ", ".join(f"{p} {v}" for p, v in by_provider.items())
+            + f" (pushes: {main['accepted_by_provider']})"
+        )
     if baseline < args.devices and not args.skip_baselines:
         say(f"baselines ran at {baseline:,} devices (rates compare; totals do not)")
     summary = {
@@ -335,6 +369,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "vs_original_clients": ratio("original"),
         "sender_cpu_us_per_push": main["cpu_us_per_push"].get("sender"),
         "steadiness": steadiness(main["per_second"]),
+        "sender_cpu_us_per_push_by_provider": main["sender_cpu_us_per_push_by_provider"],
+        "accepted_by_provider": main["accepted_by_provider"],
         "first_push_ms": main["first_push_ms"],
         "p50_ms": main["p50_ms"],
         "p99_ms": main["p99_ms"],

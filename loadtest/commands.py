@@ -41,6 +41,12 @@ def register_demo(sub: Subparsers[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="end-to-end demo: one global alert to seeded devices")
     demo.add_argument("--devices", type=int, default=1_000_000)
     demo.add_argument("--ios-fraction", type=float, default=0.5)
+    demo.add_argument(
+        "--web-fraction",
+        type=float,
+        default=0.0,
+        help="share of browsers (Web Push, decrypted by the simulator); the rest are phones",
+    )
     demo.add_argument("--senders", type=int, default=1, help="sender processes per provider")
     demo.add_argument("--dead-fraction", type=float, default=0.001)
     demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -54,6 +60,12 @@ def register_bench(sub: Subparsers[argparse.ArgumentParser]) -> None:
     bench.add_argument("--baseline-devices", type=int, default=100_000)
     bench.add_argument("--dead-fraction", type=float, default=0.001)
     bench.add_argument("--skip-baselines", action="store_true")
+    bench.add_argument(
+        "--web-fraction",
+        type=float,
+        default=0.0,
+        help="share of browsers in the pushfan variant; CPU per push is then also per provider",
+    )
     bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
     bench.add_argument(
         "--compare", metavar="REV", help="run this checkout and git revision REV alternately"

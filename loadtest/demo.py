@@ -1,7 +1,8 @@
 """`pushfan demo`: one global alert to a seeded device population, end to end, on this box.
 
-Checks the services, migrates a fresh `pushfan_demo` schema, seeds the devices, starts both
-provider simulators, the API and the workers as real processes, triggers a global alert
+Checks the services, migrates a fresh `pushfan_demo` schema, seeds the devices (with
+`--web-fraction F`, that share of them browsers subscribed to the Web Push simulator), starts
+the provider simulators, the API and the workers as real processes, triggers a global alert
 through the REST API, shows its progress and prints a summary (with --json, the last line is
 one JSON object). It stops everything it started.
 """
@@ -23,7 +24,7 @@ import redis
 from loadtest.services import ensure_services
 from loadtest.stack import Stack, peak_rss_mb
 from pushfan import apikeys, db, topology
-from pushfan.seed import print_progress, seed_devices
+from pushfan.seed import WebSubscriptionFn, print_progress, seed_devices
 from pushfan.settings import Settings
 
 DEMO_NAME = "pushfan_demo"
@@ -35,7 +36,12 @@ def say(message: str) -> None:
 
 
 async def prepare_demo(
-    settings: Settings, devices: int, ios_fraction: float, apps: list[str]
+    settings: Settings,
+    devices: int,
+    ios_fraction: float,
+    apps: list[str],
+    web_fraction: float = 0.0,
+    web_subscription: WebSubscriptionFn | None = None,
 ) -> str:
     """Fresh schema and queues, seeded devices, and an API key for the trigger; returns the
     key."""
@@ -48,7 +54,13 @@ async def prepare_demo(
     try:
         started = time.monotonic()
         await seed_devices(
-            conn, devices, ios_fraction=ios_fraction, apps=apps, progress=print_progress
+            conn,
+            devices,
+            ios_fraction=ios_fraction,
+            apps=apps,
+            progress=print_progress,
+            web_fraction=web_fraction,
+            web_subscription=web_subscription,
         )
         say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
         _key, plaintext = await apikeys.create(conn, "demo", ["alerts:send"])
@@ -80,7 +92,7 @@ def run_demo(args: argparse.Namespace) -> int:
         for problem in problems:
             say(f"  ! {problem}")
         return 1
-    stack = Stack.create(DEMO_NAME)
+    stack = Stack.create(DEMO_NAME, web=args.web_fraction > 0)
     # Children read these; this process builds the same settings to prepare the data.
     settings = Settings(
         database_schema=DEMO_NAME, queue_prefix=DEMO_NAME, redis_prefix=f"{DEMO_NAME}:"
@@ -95,8 +107,11 @@ def run_demo(args: argparse.Namespace) -> int:
 def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     say(f"  migrating schema {DEMO_NAME} and seeding {args.devices:,} devices")
     clean_redis(settings)
-    key = asyncio.run(prepare_demo(settings, args.devices, args.ios_fraction, stack.apps))
-    say("  starting APNs and FCM simulators, API and workers")
+    web = stack.web_subscription() if args.web_fraction > 0 else None
+    key = asyncio.run(
+        prepare_demo(settings, args.devices, args.ios_fraction, stack.apps, args.web_fraction, web)
+    )
+    say(f"  starting the {', '.join(stack.providers)} simulators, API and workers")
     stack.start_simulators(dead_fraction=args.dead_fraction)
     api = stack.start_api()
     workers = stack.start_workers(args.senders)
@@ -121,12 +136,11 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     state = follow_alert(client, stack, alert_id, headers, args.devices, started)
     seconds = time.monotonic() - started
     counts = state["counts"]
-    apns = stack.sim_stats("apns", alert_id)
-    fcm = stack.sim_stats("fcm", alert_id)
-    sim_accepted = int(apns["accepted"]) + int(fcm["accepted"])
-    duplicates = int(apns["duplicates"]) + int(fcm["duplicates"])
-    firsts = [s["first_accepted_at"] for s in (apns, fcm) if s.get("first_accepted_at")]
-    lasts = [s["last_accepted_at"] for s in (apns, fcm) if s.get("last_accepted_at")]
+    sims = {p: stack.sim_stats(p, alert_id) for p in stack.providers}
+    sim_accepted = sum(int(s["accepted"]) for s in sims.values())
+    duplicates = sum(int(s["duplicates"]) for s in sims.values())
+    firsts = [s["first_accepted_at"] for s in sims.values() if s.get("first_accepted_at")]
+    lasts = [s["last_accepted_at"] for s in sims.values() if s.get("last_accepted_at")]
     first_push_ms = (min(firsts) - triggered) * 1000 if firsts else None
     finished = sum(counts[k] for k in FINAL_OUTCOMES)
     send_seconds = (max(lasts) - min(firsts)) if firsts and lasts else seconds
@@ -139,6 +153,7 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
         "failed": counts["failed"],
         "counts_add_up": counts["audience"] == finished,
         "simulator_accepted": sim_accepted,
+        "accepted_by_provider": {p: int(s["accepted"]) for p, s in sims.items()},
         "simulators_agree": sim_accepted == counts["delivered"],
         "duplicates": duplicates,
         "seconds": round(seconds, 2),

@@ -260,6 +260,16 @@ class Stack:
     # -- data ----------------------------------------------------------------------------------
 
     @property
+    def providers(self) -> tuple[Provider, ...]:
+        """The providers this stack simulates and runs senders for."""
+        return tuple(p for p in Provider if p is not Provider.WEB or self.web_url)
+
+    def web_subscription(self) -> WebSubscriptionFn:
+        """n -> (endpoint, keys) of a subscription the stack's Web Push simulator decrypts."""
+        assert self.web_url, "a stack without web=True has no web simulator"
+        return web_subscription(WEB_SIM_SEED, self.web_url)
+
+    @property
     def settings(self) -> Settings:
         """What this stack's children read from their environment, for this process."""
         return Settings(
@@ -277,10 +287,7 @@ class Stack:
         """Migrate the stack's schema, seed `devices` devices over its apps (a `web_fraction`
         of them subscriptions of the stack's Web Push simulator) and create an API key with
         `scopes`; returns the key."""
-        make = None
-        if web_fraction:
-            assert self.web_url, "a stack without web=True has no web simulator"
-            make = web_subscription(WEB_SIM_SEED, self.web_url)
+        make = self.web_subscription() if web_fraction else None
         return asyncio.run(
             _seed_with_key(
                 self.settings, devices, ios_fraction, self.apps, scopes, web_fraction, make
@@ -405,8 +412,7 @@ class Stack:
     ) -> list[Child]:
         """The expander and `senders` sender processes per provider (default: the same
         number for both)."""
-        providers = [p for p in Provider if p is not Provider.WEB or self.web_url]
-        counts = senders or {p: senders_per_provider for p in providers}
+        counts = senders or {p: senders_per_provider for p in self.providers}
         started = [self.spawn("expander", ["worker", "expander"])]
         for provider, count in counts.items():
             for n in range(count):
