@@ -163,8 +163,9 @@ class Settings(BaseSettings):
     # project quota is 600,000 messages/minute; APNs publishes none. Apps may override.
     apns_rate_limit_per_s: float = Field(0.0, ge=0)
     fcm_rate_limit_per_s: float = Field(10_000.0, ge=0)
-    # Web Push: the limit is per push-service origin (all apps together), not per app.
-    web_rate_limit_per_s: float = Field(5_000.0, ge=0)
+    # Web Push: the limit is per push-service origin (all apps together), not per app. The
+    # push services publish no quota: unlimited by default, still adapting to their 429s.
+    web_rate_limit_per_s: float = Field(0.0, ge=0)
     rate_limit_burst_s: float = Field(0.05, gt=0)  # burst allowance, in seconds of rate
     rate_limit_recovery_s: float = Field(60.0, gt=0)  # 429-free time before rising again
 
