@@ -97,7 +97,7 @@ class FakeServices:
 def provider(services: FakeServices) -> WebPushProvider:
     app = AppConfig(name="alpha", vapid_private_key=VAPID_KEY, vapid_subject="mailto:o@x.io")
     settings = Settings(apps=[app])
-    return WebPushProvider(settings, app, services, asyncio.Semaphore(10))  # type: ignore[arg-type]
+    return WebPushProvider(settings, app, services, asyncio.Semaphore(10))
 
 
 NOTE = Notification(

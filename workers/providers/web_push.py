@@ -73,7 +73,7 @@ class WebPushProvider:
         self,
         settings: Settings,
         app: AppConfig,
-        transports: OriginTransports,
+        transports: Transport,  # OriginTransports: `path` is the absolute endpoint URL
         concurrency: asyncio.Semaphore,
     ) -> None:
         assert app.vapid_subject, f"app {app.name} has no VAPID subject"
