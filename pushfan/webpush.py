@@ -91,7 +91,8 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
 
 
 def check_endpoint(url: str, allowed_hosts: Iterable[str], dev_hosts: Iterable[str] = ()) -> str:
-    """The endpoint if the sender may POST to it; else SubscriptionRefused saying why.
+    """The endpoint, normalised (host lower-cased, a default :443 dropped: one browser is one
+    device), if the sender may POST to it; else SubscriptionRefused saying why.
 
     `dev_hosts` ("host:port", development only) are accepted as they are, over https, so a
     local simulator on 127.0.0.1 can stand in for a push service."""
@@ -110,7 +111,7 @@ def check_endpoint(url: str, allowed_hosts: Iterable[str], dev_hosts: Iterable[s
         raise SubscriptionRefused("endpoint host is not a valid DNS name")
     if not host_allowed(host, allowed_hosts):
         raise SubscriptionRefused(f"endpoint host {host!r} is not a known push service")
-    return url
+    return "https://" + host + url[len("https://") + len(parts.netloc) :]
 
 
 def _https_url(url: str) -> tuple[SplitResult, int | None]:

@@ -80,3 +80,19 @@ async def test_a_dev_host_registers_in_development(
     body = {"platform": "web", "app": "alpha", "subscription": sub}
     response = await api.post("/v1/devices", json=body, headers=key)
     assert response.status_code == 201, response.text
+
+
+async def test_the_same_subscription_spelled_differently_is_one_device(
+    api: httpx.AsyncClient, pool: Pool
+) -> None:
+    key = await bearer(pool, "devices:write")
+    browser = Browser.new()
+    ids = set()
+    for endpoint in (
+        "https://fcm.googleapis.com/fcm/send/xyz",
+        "https://FCM.googleapis.com:443/fcm/send/xyz",
+    ):
+        body = {"platform": "web", "app": "alpha", "subscription": browser.subscription(endpoint)}
+        response = await api.post("/v1/devices", json=body, headers=key)
+        ids.add(response.json()["id"])
+    assert len(ids) == 1

@@ -20,7 +20,13 @@ def test_refused_endpoints_say_why(endpoint: str, reason: str) -> None:
 
 @pytest.mark.parametrize("endpoint", ACCEPTED)
 def test_the_browsers_push_services_are_accepted(endpoint: str) -> None:
-    assert webpush.check_endpoint(endpoint, DEFAULT_PUSH_SERVICES) == endpoint
+    assert webpush.check_endpoint(endpoint, DEFAULT_PUSH_SERVICES) == endpoint.replace(":443", "")
+
+
+def test_an_endpoint_is_normalised_so_one_browser_is_one_device() -> None:
+    given = "https://FCM.GoogleAPIs.com:443/fcm/send/AbC"
+    normal = "https://fcm.googleapis.com/fcm/send/AbC"
+    assert webpush.check_endpoint(given, DEFAULT_PUSH_SERVICES) == normal
 
 
 def test_a_dev_host_is_accepted_only_at_its_port_and_over_https() -> None:
