@@ -101,3 +101,34 @@ def test_web_only_audience_and_dead_subscriptions_are_deactivated(
     first, second = audiences
     assert second["audience"] == first["audience"] - first["invalid"]
     assert second["invalid"] == 0
+
+
+def test_web_pushes_go_through_the_retry_ladder_exactly_once() -> None:
+    """With a fifth of every provider's answers 500/503 and some 429s, the alert still ends
+    with every device delivered once: the web pushes were retried through the delay ladder
+    like the others."""
+    s = Stack.create(
+        f"webf_{secrets.token_hex(3)}",
+        web=True,
+        extra_env={"PUSHFAN_RETRY_BASE_S": "0.2", "PUSHFAN_RETRY_CAP_S": "2"},
+    )
+    try:
+        key = s.prepare(1_000, web_fraction=0.5)
+        s.start_simulators(extra=["--error-fraction", "0.2", "--rate-limit", "400"])
+        s.start_api()
+        s.start_workers()
+        headers = {"authorization": f"Bearer {key}"}
+        client = httpx.Client(base_url=s.api_url, timeout=10)
+        created = client.post("/v1/alerts", json={"title": "a", "body": "b"}, headers=headers)
+        alert_id = created.json()["id"]
+        counts = wait_done(client, alert_id, headers)["counts"]
+        assert counts["delivered"] == counts["audience"] == 1_000, counts
+        web = s.sim_stats("web", alert_id)
+        assert web["duplicates"] == 0 and int(web["accepted"]) > 400
+        assert (
+            web["rejected"].get("InternalServerError", 0) + web["rejected"].get("Unavailable", 0)
+            > 0
+        )
+    finally:
+        s.stop()
+        s.cleanup()
