@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install services format lint typecheck test test-fast demo bench bench-simulators trigger-latency loadtest clean
+.PHONY: install services format lint typecheck test test-fast fuzz demo bench bench-simulators trigger-latency loadtest clean
 
 $(STAMP): pyproject.toml loadtest/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,10 +36,14 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 test: install services lint typecheck
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not fuzz" $(PYTEST_ARGS)
 
 test-fast: install services
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e and not fuzz" $(PYTEST_ARGS)
+
+# schemathesis at full size: 300 examples per operation and mode, NUL allowed (.ci/run).
+fuzz: install services
+	$(PY) -m pytest -q -m fuzz $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/pushfan demo $(DEMO_ARGS)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pushfan import admins
 from pushfan.api.deps import ApiResources, Res, client_address, too_many
+from pushfan.api.routing import before_body
 from pushfan.sessions import Session
 
 SESSION_COOKIE = "pushfan_session"
@@ -91,12 +92,15 @@ async def optional_session(request: Request, res: Res) -> Session | None:
     return replace(found, role=admin.role)
 
 
-async def session(
-    found: Annotated[Session | None, Depends(optional_session)],
-) -> Session:
+async def _signed_in(request: Request) -> Session:
+    found = await optional_session(request, request.app.state.resources)
     if found is None:
         raise HTTPException(401, "sign in to the dashboard first")
     return found
+
+
+# Checked from the cookie alone, before the body is read (pushfan.api.routing).
+session = before_body(_signed_in, "admin-session")
 
 
 AdminSession = Annotated[Session, Depends(session)]

@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, routing
+from fastapi import FastAPI, HTTPException, routing
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pushfan import db, metrics, scripts, topology
-from pushfan.api import openapi
+from pushfan.api import hygiene, openapi
 from pushfan.api.admin import AdminHeaders
 from pushfan.api.deps import ApiResources
 from pushfan.api.edge import EdgeHeaders
@@ -52,12 +53,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(413, f"request body over {self.max_bytes} bytes")
             return message
 
         try:
             await self.app(scope, limited, send)
-        except _TooLarge:
+        except _TooLarge:  # raised outside a route (a route answers the 413 itself)
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,8 +68,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while the body is read; an HTTPException, so FastAPI's body parsing passes it
+    on as the 413 it is (any other exception there becomes a 400)."""
 
 
 class RequestTimer:
@@ -183,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
         (route.path, route.methods or ()) for route in _routes(app) if isinstance(route, APIRoute)
     )
     openapi.document(app, _routes(app))
+    app.add_exception_handler(RequestValidationError, hygiene.invalid_request)
     app.add_middleware(AdminHeaders)
     app.add_middleware(EdgeHeaders)
     app.add_middleware(RequestTimer)

@@ -9,6 +9,7 @@ database), then per API key.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -18,6 +19,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request, status
 
 from pushfan import apikeys
+from pushfan.api.routing import before_body
 from pushfan.caller_rate import CallerRateLimiter, Decision
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
@@ -68,6 +70,10 @@ def too_many(decision: Decision, whose: str) -> HTTPException:
     )
 
 
+# What a presented key must look like before it is looked up: `pf_<hex id>_<urlsafe secret>`.
+_KEY_SHAPE = re.compile(r"pf_[0-9a-f]{1,32}_[A-Za-z0-9_-]{1,128}")
+
+
 async def authenticate(request: Request, scope: str) -> apikeys.ApiKey:
     """The live API key of `Authorization: Bearer <key>` holding `scope` (or `admin`).
 
@@ -77,14 +83,17 @@ async def authenticate(request: Request, scope: str) -> apikeys.ApiKey:
     res: ApiResources = request.app.state.resources
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
+    presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    # Cached, unknown ids too (apikeys.KeyCache): a revocation takes effect within 5 s.
-    key = await res.key_cache.authenticate(res.pool, presented.strip())
+    key = None
+    if _KEY_SHAPE.fullmatch(presented):  # a malformed key is never looked up
+        # Cached, unknown ids too (apikeys.KeyCache): a revocation takes effect within 5 s.
+        key = await res.key_cache.authenticate(res.pool, presented)
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -110,12 +119,14 @@ def require(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
     async def check(request: Request) -> apikeys.ApiKey:
         return await authenticate(request, scope)
 
-    check.scope = scope  # type: ignore[attr-defined]  # read by the auth-matrix test
-    return check
+    # Before the body is read, once a request (pushfan.api.routing).
+    gate = before_body(check, f"api-key:{scope}")
+    gate.scope = scope  # type: ignore[attr-defined]  # read by the auth-matrix test
+    return gate
 
 
 def _limited(
-    scope: str, per_key: Callable[[ApiResources], CallerRateLimiter]
+    scope: str, per_key: Callable[[ApiResources], CallerRateLimiter], kind: str
 ) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
     async def check(request: Request) -> apikeys.ApiKey:
         res: ApiResources = request.app.state.resources
@@ -128,17 +139,19 @@ def _limited(
             raise too_many(decision, "API key")
         return key
 
-    check.scope = scope  # type: ignore[attr-defined]
-    check.limited = True  # type: ignore[attr-defined]  # read by the abuse-limit test
-    return check
+    # Before the body is read, once a request (pushfan.api.routing): one hit per limit.
+    gate = before_body(check, f"{kind}:{scope}")
+    gate.scope = scope  # type: ignore[attr-defined]
+    gate.limited = True  # type: ignore[attr-defined]  # read by the abuse-limit test
+    return gate
 
 
 def require_write(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
     """`require(scope)` for a route that writes: limited per client address (before the key
     is looked up) and per key."""
-    return _limited(scope, lambda res: res.write_limiter)
+    return _limited(scope, lambda res: res.write_limiter, "write")
 
 
 def require_trigger(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
     """`require_write(scope)` for the REST triggers, whose per-key limit is the trigger's."""
-    return _limited(scope, lambda res: res.trigger_limiter)
+    return _limited(scope, lambda res: res.trigger_limiter, "trigger")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from pushfan import registry
 from pushfan.alerts import AlertIn
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
@@ -14,18 +14,20 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
-# Each platform's token format, and the rule a refusal states.
-TOKEN_FORMATS = {
-    "ios": (re.compile(r"^[0-9a-fA-F]{64}$"), "an APNs device token is 64 hex characters"),
-    "android": (
-        re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$"),
-        "an FCM registration token is 32 to 4096 characters of [A-Za-z0-9_:-]",
-    ),
-}
-
-
 class Strict(BaseModel):
+    """Unknown fields are refused. Every list and dict field is `fail_fast`: one error per
+    container, however many bad items it holds, so a 422's cost does not grow with the body
+    (tests/core/test_hostile_input.py checks every model for it)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+def _token(platform: str, token: str) -> str:
+    """The registry's normal form of a token (one place: pushfan.registry)."""
+    try:
+        return registry.normalise_token(platform, token)
+    except registry.BadToken as exc:
+        raise ValueError(str(exc)) from None
 
 
 class SubscriptionKeys(Strict):
@@ -50,7 +52,7 @@ class DeviceRegistration(Strict):
     token: Annotated[str, StringConstraints(min_length=32, max_length=4096)] | None = None
     subscription: WebSubscription | None = None
     user_id: Annotated[str, StringConstraints(max_length=256)] | None = None
-    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    tags: list[Tag] = Field(default_factory=list, max_length=32, fail_fast=True)
     locale: Annotated[str, StringConstraints(max_length=35)] | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
 
@@ -60,6 +62,8 @@ class DeviceRegistration(Strict):
             raise ValueError("a web device gives `subscription` (a PushSubscription), no token")
         if self.platform != "web" and (self.token is None or self.subscription is not None):
             raise ValueError(f"an {self.platform} device gives `token`, no subscription")
+        if self.token is not None:
+            self.token = _token(self.platform, self.token)
         return self
 
 
@@ -69,9 +73,11 @@ class DeviceOut(BaseModel):
 
 
 class AudienceIn(Strict):
-    platforms: list[Literal["ios", "android", "web"]] = Field(default_factory=list, max_length=3)
-    apps: list[AppName] = Field(default_factory=list, max_length=100)
-    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    platforms: list[Literal["ios", "android", "web"]] = Field(
+        default_factory=list, max_length=3, fail_fast=True
+    )
+    apps: list[AppName] = Field(default_factory=list, max_length=100, fail_fast=True)
+    tags: list[Tag] = Field(default_factory=list, max_length=32, fail_fast=True)
 
 
 class PushContent(Strict):
@@ -80,7 +86,7 @@ class PushContent(Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     data: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], str] = Field(
-        default_factory=dict, max_length=32
+        default_factory=dict, max_length=32, fail_fast=True
     )
     ttl: int = Field(3600, ge=1, le=28 * 24 * 3600, description="seconds the alert stays valid")
     priority: Literal["high", "normal"] = "high"
@@ -118,6 +124,11 @@ class TokenTargetIn(Strict):
     app: AppName
     token: Annotated[str, StringConstraints(min_length=32, max_length=4096)]
 
+    @model_validator(mode="after")
+    def _normal_token(self) -> TokenTargetIn:
+        self.token = _token(self.platform, self.token)
+        return self
+
 
 class UserTargetIn(Strict):
     app: AppName
@@ -127,9 +138,13 @@ class UserTargetIn(Strict):
 class TargetsIn(Strict):
     """Explicit recipients; duplicates (a device named twice) get one push."""
 
-    device_ids: list[DeviceId] = Field(default_factory=list, max_length=MAX_TARGETS)
-    tokens: list[TokenTargetIn] = Field(default_factory=list, max_length=MAX_TARGETS)
-    user_ids: list[UserTargetIn] = Field(default_factory=list, max_length=MAX_TARGETS)
+    device_ids: list[DeviceId] = Field(default_factory=list, max_length=MAX_TARGETS, fail_fast=True)
+    tokens: list[TokenTargetIn] = Field(
+        default_factory=list, max_length=MAX_TARGETS, fail_fast=True
+    )
+    user_ids: list[UserTargetIn] = Field(
+        default_factory=list, max_length=MAX_TARGETS, fail_fast=True
+    )
 
     @model_validator(mode="after")
     def _total(self) -> TargetsIn:
@@ -142,11 +157,12 @@ class TargetsIn(Strict):
 class NotificationCreate(PushContent):
     to: TargetsIn
 
-    def alert_in(self, tokens: list[TokenTarget]) -> AlertIn:
-        """`tokens` are the request's tokens once normalised by the route."""
+    def alert_in(self) -> AlertIn:
         spec = TargetSpec(
             device_ids=list(self.to.device_ids),
-            tokens=tokens,
+            tokens=[
+                TokenTarget(platform=t.platform, app=t.app, token=t.token) for t in self.to.tokens
+            ],
             user_ids=[UserTarget(app=u.app, user_id=u.user_id) for u in self.to.user_ids],
         )
         return self._alert_in(AudienceFilter(), spec)
@@ -178,8 +194,9 @@ class Problem(BaseModel):
 
 
 class InvalidRequest(BaseModel):
-    """A 422: pydantic's list of field errors, or one sentence for the checks made after
-    parsing (token formats, unknown apps, rendered payload sizes)."""
+    """A 422: up to 10 errors of {type, loc, msg} (pushfan.api.hygiene.short_errors; never
+    the input), or one sentence for the checks made after parsing (unknown apps, reserved
+    data keys, rendered payload sizes)."""
 
     detail: str | list[dict[str, Any]]
 
@@ -187,6 +204,7 @@ class InvalidRequest(BaseModel):
 INVALID: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no API key, or an unknown one"},
     403: {"model": Problem, "description": "the key was revoked or lacks the scope"},
+    413: {"model": Problem, "description": "the request body is over the size limit"},
     422: {"model": InvalidRequest, "description": "not acceptable; `detail` says why"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "not found"}}

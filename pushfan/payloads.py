@@ -13,6 +13,36 @@ import orjson
 from pushfan.messages import Notification
 
 MAX_PAYLOAD_BYTES = 4096  # APNs and FCM both refuse larger payloads
+
+# Keys a notification's `data` may not use, each with who reserves it. `aps` is APNs's own
+# dictionary; FCM refuses `from`, `message_type` and anything starting with `google` or
+# `gcm` (HTTP v1 Message.data), and its legacy reserved `notification` and `collapse_key`;
+# `alert_id` is the collapse id pushfan adds to both payloads itself.
+RESERVED_DATA_KEYS = {
+    "aps": "APNs",
+    "from": "FCM",
+    "message_type": "FCM",
+    "notification": "FCM",
+    "collapse_key": "FCM",
+    "alert_id": "pushfan",
+}
+RESERVED_DATA_PREFIXES = {"google": "FCM", "gcm": "FCM"}
+
+
+def reserved_data_key(data: dict[str, str]) -> str | None:
+    """Why one of these `data` keys cannot be sent (the first such key), or None."""
+    for key in data:
+        owner = RESERVED_DATA_KEYS.get(key)
+        if owner is None:
+            owner = next(
+                (who for p, who in RESERVED_DATA_PREFIXES.items() if key.lower().startswith(p)),
+                None,
+            )
+        if owner is not None:
+            return f"data key {key!r} is reserved by {owner}"
+    return None
+
+
 FCM_TOKEN_PLACEHOLDER = "\x00TOKEN\x00"
 LONGEST_FCM_TOKEN = 4096
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,37 @@ from pushfan.messages import AudienceFilter
 # The token a send batch carries: a web target's is its endpoint and keys in one string
 # (pushfan.webpush.wire_token), so the sender never reads the database.
 SEND_TOKEN = "CASE WHEN {0}push_keys IS NULL THEN {0}token ELSE {0}token || ' ' || {0}push_keys END"
+
+
+# Each platform's token shape, matched against the whole token (re.fullmatch, ASCII only):
+# no surrounding whitespace or newline is part of a token.
+_TOKEN_SHAPES = {
+    "ios": (re.compile(r"[0-9a-fA-F]{64}"), "an APNs device token is 64 hex characters"),
+    "android": (
+        re.compile(r"[A-Za-z0-9_:\-]{32,4096}"),
+        "an FCM registration token is 32 to 4096 characters of [A-Za-z0-9_:-]",
+    ),
+}
+
+
+class BadToken(ValueError):
+    """Not a token of its platform; the message says what one looks like."""
+
+
+def normalise_token(platform: str, token: str) -> str:
+    """The one stored form of an APNs or FCM device token, or BadToken.
+
+    Every way such a token enters (registration, notifications by token, seeding) goes
+    through here, so one phone is one device: APNs tokens are hex, which Apple compares
+    without case, so they are stored lower-case; FCM tokens are case-sensitive and kept.
+    """
+    shape = _TOKEN_SHAPES.get(platform)
+    if shape is None:
+        raise BadToken(f"no device token for platform {platform!r}")
+    pattern, rule = shape
+    if not pattern.fullmatch(token):
+        raise BadToken(f"bad token: {rule}")
+    return token.lower() if platform == "ios" else token
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Tokens have the real shapes: APNs device tokens are 64 hex characters; FCM regis
 tokens are ~163 characters of [A-Za-z0-9_:-] (an instance id, ':APA91b', then base64url).
 Web devices (a `web_fraction` of them) need real subscriptions, whose keys only the push
 service's side can make: the caller passes `web_subscription(n) -> (endpoint, keys)`.
+APNs and FCM tokens go through registry.normalise_token, as a registered token does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 import asyncpg
+
+from pushfan.registry import normalise_token
 
 TAGS = ("news", "sports", "weather", "offers", "beta")
 LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja-JP", "pt-BR")
@@ -50,9 +53,9 @@ def _rows(
             platform = "web"
             token, keys = web_subscription(n)
         elif (n * 7919) % 1000 < ios_per_1000:
-            platform, token = "ios", apns_token()
+            platform, token = "ios", normalise_token("ios", apns_token())
         else:
-            platform, token = "android", fcm_token()
+            platform, token = "android", normalise_token("android", fcm_token())
         yield (
             platform,
             apps[n % len(apps)],

@@ -42,13 +42,17 @@ class NotQueued(RuntimeError):
 
 
 def check(alert: AlertIn, app_names: list[str]) -> None:
-    """Refuse what would fail later: unknown apps, payloads over the providers' limit."""
+    """Refuse what would fail later: unknown apps, reserved data keys, payloads over the
+    providers' limit."""
     apps = set(alert.audience.apps)
     if alert.targets is not None:
         apps |= {t.app for t in alert.targets.tokens} | {u.app for u in alert.targets.user_ids}
     unknown = apps - set(app_names)
     if unknown:
         raise Invalid(f"unknown app(s): {', '.join(sorted(unknown))}")
+    reserved = payloads.reserved_data_key(alert.data)
+    if reserved:
+        raise Invalid(reserved)
     # Measured with a collapse id as long as the real one (a UUID) that the sender adds.
     probe = Notification(title=alert.title, body=alert.body, data=alert.data, collapse_id="0" * 36)
     reason = payloads.oversize_reason(probe) or webpush.oversize_reason(probe)

@@ -14,9 +14,10 @@ from pushfan.api import alerting
 from pushfan.api.admin import Sender, Viewer
 from pushfan.api.deps import Res
 from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
+from pushfan.api.routing import GuardedRoute
 from pushfan.messages import AudienceFilter
 
-router = APIRouter(prefix="/admin/api", include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, prefix="/admin/api", include_in_schema=False)
 
 # The owner of alerts sent from the dashboard: no API key sees them (keys see only their
 # owner's), and only the `admin` role cancels alerts of any other owner from here.

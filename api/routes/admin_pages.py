@@ -23,9 +23,10 @@ from pushfan.api.admin import (
     templates,
 )
 from pushfan.api.deps import Res, client_address
+from pushfan.api.routing import GuardedRoute
 from pushfan.sessions import Session
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(route_class=GuardedRoute, prefix="/admin", include_in_schema=False)
 
 
 def _login_page(request: Request, error: str | None, status_code: int) -> Response:

@@ -11,9 +11,12 @@ from pushfan import alerts
 from pushfan.api import alerting, tenancy
 from pushfan.api.deps import Res, require, require_trigger, require_write
 from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut
+from pushfan.api.routing import GuardedRoute
 from pushfan.apikeys import ApiKey
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/v1/alerts", tags=["alerts"], responses=INVALID
+)
 
 
 @router.post(

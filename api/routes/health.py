@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pushfan.api.deps import Res, require
+from pushfan.api.deps import Res, authenticate
+from pushfan.api.routing import GuardedRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=GuardedRoute, tags=["health"])
 
 
 @router.get("/healthz")
@@ -47,5 +48,5 @@ async def prometheus_metrics(request: Request, res: Res) -> Response:
     if res.settings.api_metrics_port:
         raise HTTPException(404, "metrics are served on the metrics port")
     if res.settings.metrics_require_key:
-        await require("admin")(request)
+        await authenticate(request, "admin")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

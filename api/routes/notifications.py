@@ -15,23 +15,14 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pushfan import alerts
 from pushfan.api import alerting, tenancy
 from pushfan.api.deps import Res, require, require_trigger
-from pushfan.api.models import INVALID, NOT_FOUND, TOKEN_FORMATS, AlertOut, NotificationCreate
+from pushfan.api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
+from pushfan.api.routing import GuardedRoute
 from pushfan.apikeys import ApiKey
-from pushfan.messages import AudienceFilter, TokenTarget
+from pushfan.messages import AudienceFilter
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"], responses=INVALID)
-
-
-def normalised_tokens(body: NotificationCreate) -> list[TokenTarget]:
-    """Tokens checked against their platform's format and stored the way devices are."""
-    tokens = []
-    for n, target in enumerate(body.to.tokens):
-        pattern, rule = TOKEN_FORMATS[target.platform]
-        if not pattern.match(target.token):
-            raise HTTPException(422, f"bad token at to.tokens[{n}]: {rule}")
-        token = target.token.lower() if target.platform == "ios" else target.token
-        tokens.append(TokenTarget(platform=target.platform, app=target.app, token=token))
-    return tokens
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/v1/notifications", tags=["notifications"], responses=INVALID
+)
 
 
 @router.post(
@@ -49,7 +40,7 @@ async def create_notification(
 ) -> AlertOut:
     named = [*(t.app for t in body.to.tokens), *(u.app for u in body.to.user_ids)]
     tenancy.check_apps(key, named, res.settings.app_names)
-    alert_in = body.alert_in(normalised_tokens(body))
+    alert_in = body.alert_in()
     # Device ids of other apps are never reached: the expander resolves only the key's apps.
     audience = AudienceFilter(apps=tenancy.key_apps(key, res.settings.app_names))
     alert = await alerting.submit(
