@@ -79,8 +79,9 @@ MARK = "\ue000mark\ue000"  # stands for the one leaf being replaced; no sample h
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The trigger rate limit off: these tests send many refused requests with one key."""
-    return settings.model_copy(update={"trigger_rate_per_s": 0})
+    """Rate limits off: these tests send many refused requests from one key and address."""
+    off = {"trigger_rate_per_s": 0, "write_rate_per_s": 0, "address_rate_per_s": 0}
+    return settings.model_copy(update=off)
 
 
 @pytest.fixture
