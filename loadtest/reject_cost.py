@@ -70,7 +70,9 @@ async def measure(repeat: int) -> list[dict[str, object]]:
         queue_prefix=name,
         redis_prefix=f"{name}:",
         queue_type="classic",
-        trigger_rate_per_s=0,
+        trigger_rate_per_s=0,  # limits are policy, not the cost measured here
+        write_rate_per_s=0,
+        address_rate_per_s=0,
         apps=[AppConfig(name="alpha")],
     )
     await db.migrate(settings)
