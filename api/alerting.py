@@ -4,6 +4,7 @@ Route modules import this module, never each other."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -11,8 +12,12 @@ from fastapi import Header, HTTPException
 
 from pushfan import alerts, cancellation, trigger
 from pushfan.api.deps import ApiResources
-from pushfan.api.models import AlertOut, CountsOut
+from pushfan.api.models import AlertOut, CountsOut, RecoveryOut
+from pushfan.ledger_epoch import LedgerLost
 from pushfan.progress import Counts
+
+# How long a live-counts read may wait for a ledger rebuild before the request answers 503.
+LIVE_COUNTS_TIMEOUT_S = 3.0
 
 # How many recent alerts the dashboard shows.
 HISTORY = 50
@@ -51,6 +56,13 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
         created_at=alert.created_at.isoformat(),
         expires_at=alert.expires_at.isoformat(),
         finished_at=alert.finished_at.isoformat() if alert.finished_at else None,
+        recovery=None
+        if not alert.recoveries
+        else RecoveryOut(
+            count=alert.recoveries,
+            last_at=alert.last_recovery_at.isoformat() if alert.last_recovery_at else None,
+            resent=alert.resent,
+        ),
         counts=CountsOut(
             audience=audience,
             delivered=delivered,
@@ -81,7 +93,9 @@ async def submit(
         ) from None
     except trigger.NotQueued:
         raise HTTPException(
-            503, "the broker did not confirm the alert; retry with the same Idempotency-Key"
+            503,
+            "the broker did not confirm the alert; retry with the same Idempotency-Key",
+            headers={"Retry-After": "2"},
         ) from None
     return alert
 
@@ -90,8 +104,20 @@ async def current(res: ApiResources, alert: alerts.Alert) -> AlertOut:
     """The alert with live counts from Redis while it runs, stored counts once it ended."""
     live = None
     if alert.finished_at is None:
-        live = await res.progress.counts(alert.id)
+        # After a Redis loss the first read rebuilds the ledger (pushfan.ledger_epoch): the
+        # rebuild goes on in the background while this request answers 503 if it is slow.
+        reading = asyncio.ensure_future(res.progress.counts(alert.id))
+        try:
+            live = await asyncio.wait_for(asyncio.shield(reading), LIVE_COUNTS_TIMEOUT_S)
+        except TimeoutError:
+            reading.add_done_callback(_consume)
+            raise LedgerLost("still rebuilding the ledger") from None
     return alert_out(alert, live)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned read's failure is not an unhandled one
 
 
 async def cancel(

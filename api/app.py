@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import redis.asyncio as aioredis
-from fastapi import FastAPI, HTTPException, routing
+from fastapi import FastAPI, HTTPException, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pushfan import db, metrics, scripts, topology
+from pushfan import db, metrics, outages, redis_client, scripts, topology
 from pushfan.api import hygiene, openapi
 from pushfan.api.admin import AdminHeaders
 from pushfan.api.deps import ApiResources
@@ -28,6 +28,20 @@ from pushfan.sessions import Sessions
 from pushfan.settings import Settings
 from pushfan.signin import SignInGuard
 from pushfan.trigger import Trigger
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 2
+
+
+async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A service the request needs is unreachable (pushfan.outages): 503, Retry-After and one
+    line saying which, never a stack trace."""
+    reason = outages.reason(exc)
+    log.warning("%s %s answered 503: %s", request.method, request.url.path, reason)
+    return JSONResponse(
+        {"detail": reason}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
 
 
 class BodyLimit:
@@ -114,16 +128,23 @@ def _routes(app: FastAPI) -> list[object]:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings, min_size=2, max_size=10)
-        redis = aioredis.from_url(settings.redis_url.get_secret_value())
+        pool = await db.create_pool(
+            settings, min_size=2, max_size=10, command_timeout_s=2 * settings.database_timeout_s
+        )
+        redis = redis_client.connect(settings)
         connection = await topology.connect(settings)
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
-        await scripts.preload(redis)
+        try:
+            await scripts.preload(redis)
+        except outages.UNAVAILABLE as exc:
+            # Start anyway: routes answer 503 until Redis is back, and the scripts are then
+            # loaded on first use (pushfan.scripts: EVALSHA, NOSCRIPT, SCRIPT LOAD).
+            log.warning("starting without Redis: %s", outages.reason(exc))
         publisher = Publisher(channel, settings.publish_timeout_s)
         queues = topology.QueueNames.for_prefix(settings.queue_prefix)
         prefix = settings.redis_prefix
-        progress = Progress(redis, prefix, settings.progress_ttl_s)
+        progress = Progress(redis, prefix, settings.progress_ttl_s, pool)
         app.state.resources = ApiResources(
             settings=settings,
             pool=pool,
@@ -171,6 +192,8 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    for kind in outages.UNAVAILABLE:
+        app.add_exception_handler(kind, unavailable)
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)

@@ -178,6 +178,18 @@ class CountsOut(BaseModel):
     pending: int | None
 
 
+class RecoveryOut(BaseModel):
+    """Redis lost this alert's live state while it ran; it was rebuilt from PostgreSQL."""
+
+    count: int = Field(description="how many times the state was rebuilt")
+    last_at: str | None = None
+    resent: int | None = Field(
+        None,
+        description="pushes sent a second time because of the losses (the durable record's "
+        "count); known once the alert finished",
+    )
+
+
 class AlertOut(BaseModel):
     id: str
     kind: Literal["global", "targeted"] = "global"
@@ -187,6 +199,7 @@ class AlertOut(BaseModel):
     expires_at: str
     finished_at: str | None
     counts: CountsOut
+    recovery: RecoveryOut | None = None
 
 
 class Problem(BaseModel):

@@ -26,11 +26,10 @@ from typing import Any
 
 import aio_pika
 import httpx
-import redis.asyncio as aioredis
 
 from loadtest.credentials import write_apns_key, write_service_account, write_vapid_key
 from loadtest.simulators.webpush_keys import web_subscription
-from pushfan import apikeys, db, topology
+from pushfan import apikeys, db, redis_client, topology
 from pushfan.provider import Provider
 from pushfan.seed import WebSubscriptionFn, seed_devices
 from pushfan.settings import Settings
@@ -68,11 +67,20 @@ async def _cleanup(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         await topology.delete_all(await connection.channel(), settings)
-    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    client = redis_client.connect(settings)
     async for key in client.scan_iter(f"{settings.redis_prefix}*"):
         await client.delete(key)
     await client.aclose()
 
+
+# Where the services are: a stack may run against private ones (loadtest/store_faults.py).
+SERVICE_SETTINGS = (
+    "amqp_url",
+    "redis_url",
+    "database_url",
+    "redis_sentinels",
+    "redis_sentinel_service",
+)
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
 SIMULATOR_ONLY = frozenset(
@@ -272,8 +280,16 @@ class Stack:
     @property
     def settings(self) -> Settings:
         """What this stack's children read from their environment, for this process."""
+        services: dict[str, Any] = {
+            name: self.env[f"PUSHFAN_{name.upper()}"]
+            for name in SERVICE_SETTINGS
+            if f"PUSHFAN_{name.upper()}" in self.env
+        }
         return Settings(
-            database_schema=self.name, queue_prefix=self.name, redis_prefix=f"{self.name}:"
+            database_schema=self.name,
+            queue_prefix=self.name,
+            redis_prefix=f"{self.name}:",
+            **services,
         )
 
     def prepare(

@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 import orjson
 
+from pushfan import outcome_record
 from pushfan.apikeys import DEFAULT_OWNER
 from pushfan.messages import AudienceFilter, Notification, TargetSpec
 from pushfan.progress import Counts
@@ -81,6 +82,9 @@ class Alert:
     kind: str = "global"
     targets: TargetSpec | None = None
     owner: str = DEFAULT_OWNER  # the owner of the key that made it, or 'dashboard'
+    recoveries: int = 0  # times Redis lost this alert's state while it ran (rebuilt each time)
+    last_recovery_at: datetime | None = None
+    resent: int | None = None  # pushes the record shows sent twice; set when it finished
 
     def notification(self) -> Notification:
         return Notification(
@@ -118,6 +122,9 @@ def _from_row(row: asyncpg.Record) -> Alert:
         if row["targets"] is None
         else msgspec.json.decode(row["targets"], type=TargetSpec),
         owner=row["owner"],
+        recoveries=row["recoveries"],
+        last_recovery_at=row["last_recovery_at"],
+        resent=row["resent"],
     )
 
 
@@ -191,13 +198,15 @@ async def recent(pool: asyncpg.Pool, limit: int) -> list[Alert]:
 
 async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts: Counts) -> bool:
     """Record the final counts once; the status becomes done unless the alert was cancelled.
-    True if this call did it."""
-    status = await pool.execute(
+    True if this call did it. An alert whose state Redis lost on the way also gets how many
+    pushes the durable record shows were sent more than once."""
+    recoveries = await pool.fetchval(
         """
         UPDATE alerts SET status = CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'done' END,
                           audience = $2, delivered = $3, invalid = $4, failed = $5,
                           expired = $6, cancelled = $7, finished_at = now()
         WHERE id = $1 AND finished_at IS NULL
+        RETURNING recoveries
         """,
         uuid.UUID(alert_id),
         counts.audience,
@@ -207,7 +216,14 @@ async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts:
         counts.expired,
         counts.cancelled,
     )
-    return status.endswith(" 1")
+    if recoveries is None:
+        return False
+    if recoveries:
+        state = await outcome_record.rebuild(pool, alert_id)
+        await pool.execute(
+            "UPDATE alerts SET resent = $2 WHERE id = $1", uuid.UUID(alert_id), state.resent
+        )
+    return True
 
 
 async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:

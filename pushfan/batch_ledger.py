@@ -10,8 +10,10 @@
 duration while the body runs (a killed holder stops renewing, so its lease lapses), released
 on exit unless `end` already released it along with the outcomes.
 
-Both scripts are composed of the shared Lua functions (dedup bitmap, counters, GCRA, 429
-feedback) that pushfan.progress and pushfan.provider_rate run alone (see pushfan.scripts).
+Both scripts check the ledger's epoch first (pushfan.ledger_epoch: after a Redis loss they
+wait for the rebuild, then run), and are composed of the shared Lua functions (dedup bitmap,
+counters, GCRA, 429 feedback) that pushfan.progress and pushfan.provider_rate run alone
+(see pushfan.scripts).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import redis.asyncio as aioredis
 
 from pushfan import scripts
 from pushfan.keys import RedisKeys
+from pushfan.ledger_epoch import Epoch
 from pushfan.outcomes import Outcome
 from pushfan.progress import Counts, outcome_args, pack_ids, unpack_flags
 from pushfan.provider_rate import NO_FEEDBACK, Feedback, RateKey, ceiling
@@ -55,8 +58,10 @@ class BatchLedger:
         lease_s: float,
         burst_s: float,
         recovery_s: float,
+        epoch: Epoch,
     ) -> None:
         self._redis = redis
+        self._epoch = epoch
         self._keys = RedisKeys(prefix)
         self._ttl_s = ttl_s
         self._lease_ms = int(lease_s * 1000)
@@ -65,8 +70,12 @@ class BatchLedger:
         self._begin = scripts.register(redis, "batch_begin")
         self._end = scripts.register(redis, "batch_end")
 
+    @property
+    def epoch(self) -> Epoch:
+        return self._epoch
+
     @classmethod
-    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> BatchLedger:
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings, epoch: Epoch) -> BatchLedger:
         return cls(
             redis,
             settings.redis_prefix,
@@ -74,6 +83,7 @@ class BatchLedger:
             settings.batch_lease_s,
             settings.rate_limit_burst_s,
             settings.rate_limit_recovery_s,
+            epoch,
         )
 
     @contextlib.asynccontextmanager
@@ -118,13 +128,14 @@ class BatchLedger:
     ) -> Lease | None:
         """Take the lease (None when another worker holds it), read what is pending and
         reserve up to `take` pushes of it."""
-        reply = await self._begin(
-            keys=[
+        reply = await self._epoch.call(
+            self._begin,
+            [
                 self._keys.lease(batch_id),
                 self._keys.final(alert_id),
                 self._keys.rate(*rate_key),
             ],
-            args=[
+            [
                 self._lease_ms,
                 pack_ids(device_ids),
                 take,
@@ -156,15 +167,16 @@ class BatchLedger:
         and throttled pushes, release the lease; returns the alert's counters and the rate
         in force after the feedback (None without one)."""
         sizes, ids = outcome_args(outcomes)
-        values, rate = await self._end(
-            keys=[
+        values, rate, seq = await self._epoch.call(
+            self._end,
+            [
                 self._keys.final(lease.alert_id),
                 self._keys.alert(lease.alert_id),
                 self._keys.rate(*lease.rate_key),
                 self._keys.rate_seconds(*lease.rate_key),
                 self._keys.lease(lease.batch_id),
             ],
-            args=[
+            [
                 self._ttl_s,
                 retryable,
                 *sizes,
@@ -175,4 +187,5 @@ class BatchLedger:
             ],
         )
         lease.released = True
+        self._epoch.saw(int(seq))
         return Counts.from_values(values), float(rate) if rate else None

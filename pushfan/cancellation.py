@@ -3,7 +3,9 @@
 Cancelling adds the alert to a Redis sorted set (score: when). Each worker keeps a local set
 refreshed by a poll of only what was added since its last look, so checking "is this alert
 cancelled?" before every push is a set lookup, not a round trip. Polling rather than pub/sub
-means a worker that was disconnected catches up by itself.
+means a worker that was disconnected catches up by itself; while Redis cannot be polled the
+workers ask PostgreSQL, where the cancel is written first, and after Redis lost the set the
+ledger's rebuild (pushfan.ledger_epoch) writes it back from there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 
 from pushfan.keys import RedisKeys
@@ -31,9 +34,24 @@ async def mark_cancelled(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_
         await pipe.execute()
 
 
+# Cancelled alerts still running, as PostgreSQL has them (pushfan.alerts.cancel writes there
+# before Redis hears of it).
+_CANCELLED_RUNNING = "SELECT id FROM alerts WHERE status = 'cancelled' AND finished_at IS NULL"
+
+
 class CancelWatch:
-    def __init__(self, redis: aioredis.Redis, prefix: str, poll_s: float) -> None:
+    """`pool`, when given, is asked instead while Redis cannot be: a cancel issued just
+    before Redis went away (or lost it) still stops the alert's pushes within `poll_s`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        poll_s: float,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self._redis = redis
+        self._pool = pool
         self._key = RedisKeys(prefix).cancelled
         self._poll_s = poll_s
         self._cancelled: set[str] = set()
@@ -51,16 +69,30 @@ class CancelWatch:
             self._cancelled.add(member.decode() if isinstance(member, bytes) else member)
             self._since = max(self._since, float(score))
 
+    async def _poll(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:  # Redis away: keep the last view, try again soon
+            log.warning("cancel watch could not poll Redis: %s", type(exc).__name__)
+            await self._refresh_from_database()
+
     async def _loop(self) -> None:
         while True:
-            try:
-                await self.refresh()
-            except Exception as exc:  # Redis away: keep the last view, try again soon
-                log.warning("cancel watch could not poll Redis: %s", type(exc).__name__)
+            await self._poll()
             await asyncio.sleep(self._poll_s)
 
+    async def _refresh_from_database(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            rows = await self._pool.fetch(_CANCELLED_RUNNING)
+        except Exception as exc:  # both away: keep the last view
+            log.warning("cancel watch could not read PostgreSQL: %s", type(exc).__name__)
+            return
+        self._cancelled.update(str(row["id"]) for row in rows)
+
     async def start(self) -> None:
-        await self.refresh()
+        await self._poll()
         self._task = asyncio.create_task(self._loop(), name="cancel-watch")
 
     async def stop(self) -> None:

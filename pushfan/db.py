@@ -27,7 +27,12 @@ class _PoolConnection(asyncpg.Connection):
 
 
 async def create_pool(
-    settings: Settings, *, min_size: int = 1, max_size: int = 10, durable: bool = True
+    settings: Settings,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    durable: bool = True,
+    command_timeout_s: float | None = None,
 ) -> Pool:
     """A pool whose connections resolve unqualified names in the configured schema.
 
@@ -35,7 +40,10 @@ async def create_pool(
     its WAL reaches disk, so a crash of the PostgreSQL server (not of this process) can lose
     the last few hundred ms of such commits, never corrupt anything. On this project's
     machines a synchronous commit costs ~0.7 ms of machine CPU in the WAL flush, more than
-    the statement itself; it is for writes whose loss is harmless or can be redone."""
+    the statement itself; it is for writes whose loss is harmless or can be redone.
+
+    Connecting fails after `database_timeout_s` (an unreachable server is an error, not a
+    hang); `command_timeout_s` bounds each statement (None: unbounded)."""
     server_settings = {"search_path": settings.database_schema}
     if not durable:
         server_settings["synchronous_commit"] = "off"
@@ -45,6 +53,8 @@ async def create_pool(
         max_size=max_size,
         server_settings=server_settings,
         connection_class=_PoolConnection,
+        timeout=settings.database_timeout_s,
+        command_timeout=command_timeout_s,
     )
     assert pool is not None
     return pool

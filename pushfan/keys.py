@@ -26,6 +26,8 @@ Sign-in (pushfan.signin): `signin:device:<sha256 of username and cookie>` and
 `signin:address:<sha256 of username and address>`, set while that browser or address is
 known for the username.
 Cancellations (pushfan.cancellation): `cancelled`, a sorted set alert id -> when.
+The ledger's epoch (pushfan.ledger_epoch): `epoch`, hash {id, seq} naming the dataset; never
+expires.
 """
 
 from __future__ import annotations
@@ -73,3 +75,7 @@ class RedisKeys:
     @property
     def cancelled(self) -> str:
         return f"{self.prefix}cancelled"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}epoch"

@@ -62,6 +62,7 @@ class ProviderRateLimiter:
         self._recovery_ms = recovery_s * 1000
         self._acquire = scripts.register(redis, "rate_acquire")
         self._report = scripts.register(redis, "rate_report")
+        self._seed = scripts.register(redis, "rate_seed")
 
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> ProviderRateLimiter:
@@ -87,3 +88,8 @@ class ProviderRateLimiter:
             args=[feedback.accepted, feedback.throttled, ceiling(configured)],
         )
         return float(rate)
+
+    async def seed(self, key: RateKey, rate: float) -> None:
+        """After Redis lost the limits: start `key`'s at `rate` unless it is already lower
+        (pushfan/lua/rate_seed.lua)."""
+        await self._seed(keys=[self._keys.rate(*key)], args=[rate])

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     database_schema: str = Field("pushfan", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     queue_prefix: str = Field("pushfan", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     redis_prefix: str = "pushfan:"
+    # Redis through Sentinel: comma-separated host:port of the sentinels and the name they
+    # monitor the master under; redis_url then only gives the password and database.
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = "pushfan"
+    # Every Redis command (and connect) fails after this long instead of hanging.
+    redis_timeout_s: float = Field(2.0, gt=0)
+    # Connecting to PostgreSQL fails after this long; the API also bounds each statement by
+    # twice this, so no request waits on an unreachable database past a few seconds.
+    database_timeout_s: float = Field(5.0, gt=0)
     queue_type: Literal["quorum", "classic"] = "quorum"
     delivery_limit: int = Field(20, ge=1)  # redeliveries before a poisoned message is dropped
 
@@ -197,6 +206,15 @@ class Settings(BaseSettings):
             raise ValueError("redis_prefix must be a non-empty string without spaces")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_shape(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            _, sep, port = item.rpartition(":")
+            if not sep or not port.isdigit():
+                raise ValueError(f"redis_sentinels: {item!r} is not host:port")
+        return value
+
     @model_validator(mode="after")
     def _unique_apps(self) -> Settings:
         names = [app.name for app in self.apps]
@@ -215,6 +233,15 @@ class Settings(BaseSettings):
         if self.secure_cookies is not None:
             return self.secure_cookies
         return self.environment != "development"
+
+    @property
+    def redis_sentinel_addresses(self) -> list[tuple[str, int]]:
+        found = []
+        for item in self.redis_sentinels.split(","):
+            if item.strip():
+                host, _, port = item.strip().rpartition(":")
+                found.append((host or "127.0.0.1", int(port)))
+        return found
 
     def rate_limit(self, provider: str, app: str) -> float:
         """The configured pushes/s for (provider, app); 0 means unlimited."""

@@ -58,8 +58,8 @@ async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def progress(redis: aioredis.Redis, settings: Settings) -> Progress:
-    return Progress(redis, settings.redis_prefix, settings.progress_ttl_s)
+def progress(redis: aioredis.Redis, settings: Settings, pool: db.Pool) -> Progress:
+    return Progress(redis, settings.redis_prefix, settings.progress_ttl_s, pool)
 
 
 @pytest.fixture
@@ -94,5 +94,5 @@ def limiter(redis: aioredis.Redis, settings: Settings) -> ProviderRateLimiter:
 
 
 @pytest.fixture
-def ledger(redis: aioredis.Redis, settings: Settings) -> BatchLedger:
-    return BatchLedger.from_settings(redis, settings)
+def ledger(redis: aioredis.Redis, settings: Settings, progress: Progress) -> BatchLedger:
+    return BatchLedger.from_settings(redis, settings, progress.epoch)

@@ -19,11 +19,11 @@ import asyncpg
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
-from pushfan import alerts, metrics, registry
+from pushfan import alerts, metrics, outcome_record, registry
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import ExpandTask, decode_expand, encode
 from pushfan.outcomes import Outcome
-from pushfan.progress import Counts, Progress
+from pushfan.progress import Counts, Progress, outcome_args
 from pushfan.publisher import Publisher
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
@@ -42,7 +42,9 @@ class Expander:
         progress: Progress,
         publisher: Publisher,
         cancels: CancelWatch,
+        record_pool: asyncpg.Pool | None = None,
     ) -> None:
+        self.record_pool = record_pool or pool  # the durable record's (synchronous commits)
         self.cancels = cancels
         self.settings = settings
         self.pool = pool
@@ -67,6 +69,10 @@ class Expander:
         lo, hi = span if span else (0, 0)
         size = self.settings.shard_size
         shards = -(-(hi - lo) // size)
+        # The durable record first (pushfan.outcome_record), then Redis: both keep the first.
+        lo, hi, shards = await outcome_record.record_plan(
+            self.record_pool, task.alert_id, lo, hi, shards
+        )
         lo, hi, shards = await self.progress.plan(task.alert_id, lo, hi, shards)
         metrics.PLANNED_SHARDS.inc(shards)
         log.info("alert %s planned: ids [%d, %d) in %d shards", task.alert_id, lo, hi, shards)
@@ -83,7 +89,7 @@ class Expander:
             items.append((encode(shard), f"{task.alert_id}:shard:{n}"))
         await self.publisher.publish_many(self.queues.expand, items)
         if shards == 0:
-            await self.settle(task.alert_id, await self.progress.shard_done(task.alert_id, -1, 0))
+            await self.settle(task.alert_id, await self.shard_done(task.alert_id, -1, 0))
 
     async def expand_shard(self, task: ExpandTask) -> None:
         audience = 0
@@ -95,8 +101,17 @@ class Expander:
                 await self.place(batcher, task, page)
         metrics.EXPANDED_TARGETS.inc(audience)
         metrics.EXPANDED_SHARDS.inc()
-        counts = await self.progress.shard_done(task.alert_id, task.shard, audience)
+        counts = await self.shard_done(task.alert_id, task.shard, audience)
         await self.settle(task.alert_id, counts)
+
+    async def shard_done(
+        self, alert_id: str, shard: int, audience: int, *, shards_total: int | None = None
+    ) -> Counts:
+        """Count a shard's audience once: in the durable record, then in Redis."""
+        await outcome_record.record_shard(
+            self.record_pool, alert_id, shard, audience, shards_total=shards_total
+        )
+        return await self.progress.shard_done(alert_id, shard, audience, shards_total=shards_total)
 
     async def expand_targets(self, task: ExpandTask) -> Counts:
         """Publish the send batches of a targeted push; returns the counts after its one
@@ -111,7 +126,7 @@ class Expander:
         metrics.EXPANDED_TARGETS.inc(len(found))
         metrics.EXPANDED_SHARDS.inc()
         # The plan (one shard) is recorded with the shard's audience, in one round trip.
-        return await self.progress.shard_done(task.alert_id, 0, len(found), shards_total=1)
+        return await self.shard_done(task.alert_id, 0, len(found), shards_total=1)
 
     async def place(
         self, batcher: Batcher, task: ExpandTask, page: Sequence[registry.Target]
@@ -121,8 +136,14 @@ class Expander:
         dropped = self.dropped_as(task)
         if dropped is None:
             await batcher.add(page)
-        else:
-            await self.progress.record(task.alert_id, {dropped: [t.id for t in page]})
+            return
+        outcomes = {dropped: [t.id for t in page]}
+        sizes, packed = outcome_args(outcomes)
+        batch_id = f"{task.alert_id}:{task.shard}:{dropped}"
+        await outcome_record.write_outcomes(
+            self.record_pool, task.alert_id, batch_id, 0, sizes, packed
+        )
+        await self.progress.record(task.alert_id, outcomes)
 
     def dropped_as(self, task: ExpandTask) -> Outcome | None:
         """CANCELLED or EXPIRED once the alert's pushes must no longer go out, else None."""

@@ -15,7 +15,7 @@ import httpx
 import redis.asyncio as aioredis
 import uvloop
 
-from pushfan import db, metrics, scripts, topology
+from pushfan import db, metrics, redis_client, scripts, topology
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch
 from pushfan.progress import Progress
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class WorkerResources:
     pool: db.Pool
+    record_pool: db.Pool
     redis: aioredis.Redis
     publisher: Publisher
     progress: Progress
@@ -44,12 +45,19 @@ class WorkerResources:
 
 @asynccontextmanager
 async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
-    # Workers write bookkeeping only (final counts, dead tokens) that Redis and the providers
-    # hold too: asynchronous commits (pushfan.db.create_pool, durable=False).
+    # Workers write bookkeeping (final counts, dead tokens) that the record and the providers
+    # hold too: asynchronous commits (pushfan.db.create_pool, durable=False). The durable
+    # record of outcomes (pushfan.outcome_record) and the ledger's rebuild commit
+    # synchronously: a batch is acked only once its outcomes are on disk.
     pool = await db.create_pool(settings, min_size=1, max_size=4, durable=False)
-    redis = aioredis.from_url(settings.redis_url.get_secret_value())
+    record_pool = await db.create_pool(settings, min_size=1, max_size=4)
+    redis = redis_client.connect(settings)
     connection = await topology.connect(settings)
-    cancels = CancelWatch(redis, settings.redis_prefix, settings.cancel_poll_s)
+    cancels = CancelWatch(redis, settings.redis_prefix, settings.cancel_poll_s, pool)
+    progress = Progress(redis, settings.redis_prefix, settings.progress_ttl_s, record_pool)
+    # After a rebuild, no push of an alert cancelled meanwhile may leave before this worker
+    # has seen the cancellations again.
+    progress.epoch.on_recovered.append(cancels.refresh)
     try:
         channel = await connection.channel(publisher_confirms=True)
         await topology.declare(channel, settings)
@@ -61,7 +69,8 @@ async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
             publisher=Publisher(
                 channel, settings.publish_timeout_s, settings.publish_retry_window_s
             ),
-            progress=Progress(redis, settings.redis_prefix, settings.progress_ttl_s),
+            record_pool=record_pool,
+            progress=progress,
             cancels=cancels,
             queues=topology.QueueNames.for_prefix(settings.queue_prefix),
         )
@@ -69,12 +78,15 @@ async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
         await cancels.stop()
         await connection.close()
         await redis.aclose()
+        await record_pool.close()
         await pool.close()
 
 
 async def run_expander(settings: Settings) -> None:
     async with resources(settings) as res:
-        expander = Expander(settings, res.pool, res.progress, res.publisher, res.cancels)
+        expander = Expander(
+            settings, res.pool, res.progress, res.publisher, res.cancels, res.record_pool
+        )
         runner = Runner(settings, res.queues.expand, settings.expander_prefetch, expander.handle)
         await _serve(settings, runner)
 
@@ -90,10 +102,11 @@ async def run_sender(settings: Settings, provider: Provider) -> None:
                 provider,
                 providers.by_app,
                 res.pool,
-                BatchLedger.from_settings(res.redis, settings),
+                BatchLedger.from_settings(res.redis, settings, res.progress.epoch),
                 ProviderRateLimiter.from_settings(res.redis, settings),
                 res.publisher,
                 res.cancels,
+                res.record_pool,
             )
             queue = res.queues.send[provider]
             runner = Runner(settings, queue, settings.sender_prefetch, sender.handle, sender.drain)

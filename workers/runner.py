@@ -3,8 +3,11 @@ and a graceful drain on SIGTERM.
 
 A message is acked only after its handler returned, i.e. after what it produced is safely
 elsewhere. A handler that raises `Poison` gets the message dropped (rejected without
-requeue: it can never succeed); any other exception requeues it, and the quorum queue's
-delivery limit stops it from looping forever.
+requeue: it can never succeed). One that raises because Redis, PostgreSQL or the ledger is
+unreachable (pushfan.outages) keeps its message and runs it again with a growing pause until
+the service answers: the worker stops taking messages (its prefetch stays full), reports not
+ready, and resumes by itself. Any other exception requeues the message, and the quorum
+queue's delivery limit stops it from looping forever.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from pushfan import topology
+from pushfan import outages, topology
 from pushfan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,9 @@ class Runner:
         self.acked = 0
         self.requeued = 0
         self.failures = 0  # consecutive handler failures
+        self.consuming = False
+        self.outage: str | None = None  # the service whose outage holds messages
+        self.held_attempts = 0
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -58,29 +64,60 @@ class Runner:
             loop.add_signal_handler(sig, self.stop.set)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        try:
-            await self.handler(message)
-        except Poison:
-            log.error("dead-lettering undecodable message %s", message.message_id)
-            await self._settle(message.reject(requeue=False))
-            return
-        except asyncio.CancelledError:
-            await self._settle(message.nack(requeue=True))
-            self.requeued += 1
-            raise
-        except Exception:
-            # Redis, PostgreSQL or the broker is away: wait a little before handing the
-            # message back, growing with consecutive failures, so an outage is not a hot loop.
-            self.failures += 1
-            delay = min(MAX_FAILURE_BACKOFF_S, 0.05 * 2 ** min(self.failures, 10))
-            log.exception("message %s failed; requeued in %.2fs", message.message_id, delay)
-            await asyncio.sleep(delay)
-            await self._settle(message.nack(requeue=True))
-            self.requeued += 1
-            return
+        while True:
+            try:
+                await self.handler(message)
+                break
+            except Poison:
+                log.error("dead-lettering undecodable message %s", message.message_id)
+                await self._settle(message.reject(requeue=False))
+                return
+            except asyncio.CancelledError:
+                await self._settle(message.nack(requeue=True))
+                self.requeued += 1
+                raise
+            except outages.UNAVAILABLE as exc:
+                if self.stop.is_set():  # draining: hand it back rather than wait
+                    await self._requeue_later(message)
+                    return
+                # Redis, PostgreSQL or the ledger is away: keep the message and run it again
+                # once the service answers (the handlers are idempotent). Handed back, the
+                # broker would redeliver it into the same outage until its delivery limit
+                # dropped it; held, it also keeps the prefetch full, so no more come.
+                await self._hold(exc)
+            except Exception:
+                await self._requeue_later(message)
+                return
+        self._outage_ended()
         self.failures = 0
         await self._settle(message.ack())
         self.acked += 1
+
+    async def _requeue_later(self, message: AbstractIncomingMessage) -> None:
+        # Wait a little before handing the message back, growing with consecutive failures,
+        # so a failing handler is not a hot loop.
+        self.failures += 1
+        delay = min(MAX_FAILURE_BACKOFF_S, 0.05 * 2 ** min(self.failures, 10))
+        log.exception("message %s failed; requeued in %.2fs", message.message_id, delay)
+        await asyncio.sleep(delay)
+        await self._settle(message.nack(requeue=True))
+        self.requeued += 1
+
+    async def _hold(self, exc: BaseException) -> None:
+        if self.outage is None:
+            log.warning("holding %s's messages: %s", self.queue_name, outages.reason(exc))
+        self.outage = outages.service_of(exc)
+        self.ready = False  # out of the Service until the outage ends
+        delay = min(MAX_FAILURE_BACKOFF_S, 0.05 * 2 ** min(self.held_attempts, 10))
+        self.held_attempts += 1
+        await asyncio.sleep(delay)
+
+    def _outage_ended(self) -> None:
+        if self.outage is not None:
+            log.info("%s is back; %s resumes", self.outage, self.queue_name)
+            self.outage = None
+            self.held_attempts = 0
+            self.ready = self.consuming
 
     @staticmethod
     async def _settle(call: Awaitable[None]) -> None:
@@ -105,12 +142,12 @@ class Runner:
             queues = await topology.declare(channel, self.settings)
             queue = queues[self.queue_name]
             tag = await queue.consume(self._on_message)
-            self.ready = True
+            self.ready = self.consuming = True
             log.info("consuming %s with prefetch %d", self.queue_name, self.prefetch)
             await self.stop.wait()
             # Drain: no new deliveries, finish what started, then close (the broker requeues
             # whatever is still unacked when the channel closes).
-            self.ready = False
+            self.ready = self.consuming = False
             started = time.monotonic()
             await queue.cancel(tag)
             if self.on_drain is not None:

@@ -11,8 +11,10 @@ For each batch (`process`, top to bottom):
    the alert was cancelled meanwhile; a batch longer than the pacing window goes in slices,
    each reserved and reported on its own;
 4. deactivate dead tokens (one statement) and queue them for the app's webhook;
-5. record every final outcome and bump the counters, tell the rate limiter what the provider
-   accepted and throttled, release the lease (one round trip, `BatchLedger.end`);
+5. record every final outcome in the durable record (one INSERT, pushfan.outcome_record),
+   then in Redis: bump the counters, tell the rate limiter what the provider accepted and
+   throttled, release the lease (one round trip, `BatchLedger.end`); either store being
+   away is waited out there, since failing the batch would send its pushes again;
 6. republish only the RETRIED pushes to the delay ladder (the broker holds the backoff; same
    batch id, attempt + 1), or count them FAILED after the last attempt; mark the alert
    finished if this was its last batch; the runner then acks.
@@ -29,12 +31,12 @@ import asyncpg
 import msgspec
 from aio_pika.abc import AbstractIncomingMessage
 
-from pushfan import alerts, metrics, registry, webpush
+from pushfan import alerts, metrics, outages, outcome_record, registry, webpush
 from pushfan.batch_ledger import BatchLedger, Lease
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.outcomes import Outcome
-from pushfan.progress import Counts
+from pushfan.progress import Counts, outcome_args
 from pushfan.provider import Provider
 from pushfan.provider_rate import NO_FEEDBACK, Feedback, ProviderRateLimiter, RateKey
 from pushfan.publisher import Publisher
@@ -80,8 +82,10 @@ class Sender:
         limiter: ProviderRateLimiter,
         publisher: Publisher,
         cancels: CancelWatch,
+        record_pool: asyncpg.Pool | None = None,
     ) -> None:
         self.settings = settings
+        self.record_pool = record_pool or pool  # the durable record's (synchronous commits)
         self.provider = provider
         self.clients = clients
         self.pool = pool
@@ -96,6 +100,13 @@ class Sender:
         self._batch_seconds = metrics.BATCH_SECONDS.labels(provider)
         self._batches = {r: metrics.BATCHES.labels(provider, r) for r in metrics.BATCH_RESULTS}
         self._limit_wait = metrics.RATE_LIMIT_WAIT.labels(provider)
+        ledger.epoch.on_recovered.append(self._reseed_rates)
+
+    async def _reseed_rates(self) -> None:
+        """Redis lost the shared rate limits: start them from what this worker last knew
+        rather than from the configured ceiling."""
+        for key, rate in self._rates.items():
+            await self.limiter.seed(key, rate)
 
     def drain(self) -> None:
         self.draining = True
@@ -163,7 +174,7 @@ class Sender:
         exhausted = bool(result.retried) and batch.attempt + 1 > self.settings.retry_max_attempts
         outcomes = await self._settle_stopped(batch, result)
         outcomes[Outcome.FAILED] = result.failed + (result.retried if exhausted else [])
-        counts = await self._record(lease, outcomes, len(result.retried), feedback)
+        counts = await self._record(lease, batch.attempt, outcomes, len(result.retried), feedback)
         if result.reasons:
             log.info("batch %s attempt %d: %s", batch.batch_id, batch.attempt, result.reasons)
         if result.retried:
@@ -182,7 +193,7 @@ class Sender:
 
     async def _end_unsent(self, pending: Pending, outcome: Outcome) -> None:
         """Record every pending push under `outcome` without sending any."""
-        counts = await self._record(pending.lease, {outcome: pending.ids})
+        counts = await self._record(pending.lease, pending.batch.attempt, {outcome: pending.ids})
         await self._finish(pending.batch.alert_id, counts)
 
     async def _settle_stopped(
@@ -203,13 +214,25 @@ class Sender:
     async def _record(
         self,
         lease: Lease,
+        attempt: int,
         outcomes: dict[Outcome, list[int]],
         retryable: int = 0,
         feedback: Feedback = NO_FEEDBACK,
     ) -> Counts:
         """Record the batch's final outcomes and the last slice's feedback, release the
-        lease, count the pushes; returns the alert's counters."""
-        counts, rate = await self.ledger.end(lease, outcomes, retryable, feedback)
+        lease, count the pushes; returns the alert's counters. The outcomes go to the durable
+        record first, then to Redis; each waits out an outage of its store."""
+        sizes, packed = outcome_args(outcomes)
+        await outages.until_available(
+            lambda: outcome_record.write_outcomes(
+                self.record_pool, lease.alert_id, lease.batch_id, attempt, sizes, packed, retryable
+            ),
+            f"batch {lease.batch_id}'s record",
+        )
+        counts, rate = await outages.until_available(
+            lambda: self.ledger.end(lease, outcomes, retryable, feedback),
+            f"batch {lease.batch_id}'s outcomes",
+        )
         if rate is not None:
             self._rates[lease.rate_key] = rate
         for outcome, ids in outcomes.items():

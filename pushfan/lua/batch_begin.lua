@@ -6,9 +6,12 @@
 -- ARGV[6] recovery ms
 -- Returns false when another holder has the lease; else {pending flags ('1'/'0' per
 -- device), pushes reserved, wait ms, rate} (wait and rate '' when none were reserved).
+-- KEYS[last] epoch hash, ARGV[last-1..last] the epoch id and seq known (_epoch)
+-- #include _epoch
 -- #include _ids
 -- #include _pending
 -- #include _rate
+if not epoch_current() then return redis.error_reply('PUSHFAN_EPOCH') end
 if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return false end
 local flags, open = pending_flags(KEYS[2], unpack_ids(ARGV[2]))
 local take = math.min(open, tonumber(ARGV[3]))

@@ -5,7 +5,10 @@
 -- ARGV[3..7] ids per outcome (delivered, invalid, failed, expired, cancelled)
 -- ARGV[8] packed device ids, in that order
 -- Returns the counters (pushfan.progress.COUNTERS order).
+-- KEYS[last] epoch hash, ARGV[last-1..last] the epoch id and seq known (_epoch)
+-- #include _epoch
 -- #include _ids
 -- #include _record
+if not epoch_current() then return redis.error_reply('PUSHFAN_EPOCH') end
 return record_outcomes(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), read_sizes(3),
                        unpack_ids(ARGV[8]))

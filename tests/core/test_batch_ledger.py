@@ -66,11 +66,13 @@ async def test_a_throttled_last_slice_adapts_the_shared_rate(ledger: BatchLedger
 
 
 async def test_the_lease_is_renewed_while_held_and_released_on_exit(
-    redis: aioredis.Redis, settings: Settings
+    redis: aioredis.Redis, settings: Settings, progress: Progress
 ) -> None:
     """A body longer than the lease keeps it (renewed every third); leaving the block
     without `end` (nothing pending, or an error) releases it for the next delivery."""
-    ledger = BatchLedger.from_settings(redis, settings.model_copy(update={"batch_lease_s": 0.3}))
+    ledger = BatchLedger.from_settings(
+        redis, settings.model_copy(update={"batch_lease_s": 0.3}), progress.epoch
+    )
     with pytest.raises(RuntimeError):
         async with ledger.lease("a1", "b#0", [1], KEY, take=0, configured=0) as lease:
             assert lease is not None

@@ -81,6 +81,7 @@ def make_sender(
     settings: Settings,
     pool: Pool,
     redis: aioredis.Redis,
+    progress: Progress,
     publisher: Publisher,
     cancels: CancelWatch,
 ) -> SenderFactory:
@@ -93,7 +94,7 @@ def make_sender(
             Provider.APNS,
             providers,
             pool,
-            BatchLedger.from_settings(redis, chosen),
+            BatchLedger.from_settings(redis, chosen, progress.epoch),
             ProviderRateLimiter.from_settings(redis, chosen),
             publisher,
             cancels,
