@@ -20,7 +20,7 @@ from pushfan.cancellation import CancelWatch
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter
 from pushfan.settings import Settings
-from tests.core.api_fixtures import bearer
+from tests.core.api_fixtures import OWNER, bearer
 
 ALERT = {"title": "t", "body": "b"}
 
@@ -55,9 +55,10 @@ async def test_routes_answer_503_with_retry_after_while_redis_is_away(
     api_without_redis: httpx.AsyncClient, pool: Pool, method: str, path: str, body: object
 ) -> None:
     headers = await bearer(pool, "alerts:send", "notifications:send")
+    audience = AudienceFilter(apps=["alpha"])
     running, _ = await alerts.create(
-        pool, AlertIn("t", "b", {}, AudienceFilter(), 60, "high"), None, "test"
-    )  # its live counts are in Redis
+        pool, AlertIn("t", "b", {}, audience, 60, "high"), None, "test", OWNER
+    )  # the key's owner's, to its app; its live counts are in Redis
     began = time.monotonic()
     response = await api_without_redis.request(
         method, path.format(running=running.id), json=body, headers=headers
