@@ -1,6 +1,7 @@
 -- counts: an alert's counters, as a running alert's live state.
 -- KEYS[1] alert's counters hash
--- KEYS[last] epoch hash, ARGV[last-1..last] the epoch id and seq known (_epoch)
+-- KEYS[2] epoch hash (_epoch)
+-- ARGV[1] epoch id known         ARGV[2] epoch seq known
 -- Returns the counters (pushfan.progress.COUNTERS order).
 -- #include _epoch
 -- #include _counters

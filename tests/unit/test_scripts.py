@@ -26,10 +26,12 @@ def test_every_script_is_a_file_found_by_name() -> None:
         "batch_begin",
         "batch_end",
         "caller_hit",
+        "counts",
         "pending",
         "plan",
         "rate_acquire",
         "rate_report",
+        "rate_seed",
         "record",
         "shard_done",
     ]
