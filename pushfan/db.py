@@ -33,9 +33,8 @@ async def create_pool(
 
     `durable=False` commits asynchronously (synchronous_commit off): a commit returns before
     its WAL reaches disk, so a crash of the PostgreSQL server (not of this process) can lose
-    the last few hundred ms of such commits, never corrupt anything. On this project's
-    machines a synchronous commit costs ~0.7 ms of machine CPU in the WAL flush, more than
-    the statement itself; it is for writes whose loss is harmless or can be redone."""
+    the last few hundred ms of such commits, never corrupt anything. It is for writes whose
+    loss is harmless or can be redone (docs/performance.md: what a synchronous commit costs)."""
     server_settings = {"search_path": settings.database_schema}
     if not durable:
         server_settings["synchronous_commit"] = "off"
