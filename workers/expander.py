@@ -34,6 +34,16 @@ from pushfan.workers.runner import Poison
 log = logging.getLogger(__name__)
 
 
+def shard_count(lo: int, hi: int, size: int) -> int:
+    """How many shards of `size` ids cover the device ids [lo, hi)."""
+    return -(-(hi - lo) // size)
+
+
+def shard_span(lo: int, hi: int, size: int, n: int) -> tuple[int, int]:
+    """The ids [start, end) of shard `n` of [lo, hi); the last one may be shorter."""
+    return lo + n * size, min(hi, lo + (n + 1) * size)
+
+
 class Expander:
     def __init__(
         self,
@@ -66,7 +76,7 @@ class Expander:
         span = await registry.id_range(self.pool)
         lo, hi = span if span else (0, 0)
         size = self.settings.shard_size
-        shards = -(-(hi - lo) // size)
+        shards = shard_count(lo, hi, size)
         lo, hi, shards = await self.progress.plan(task.alert_id, lo, hi, shards)
         metrics.PLANNED_SHARDS.inc(shards)
         log.info("alert %s planned: ids [%d, %d) in %d shards", task.alert_id, lo, hi, shards)
@@ -77,9 +87,8 @@ class Expander:
             return
         items = []
         for n in range(shards):
-            shard = msgspec.structs.replace(
-                task, kind="shard", shard=n, lo=lo + n * size, hi=min(hi, lo + (n + 1) * size)
-            )
+            start, end = shard_span(lo, hi, size, n)
+            shard = msgspec.structs.replace(task, kind="shard", shard=n, lo=start, hi=end)
             items.append((encode(shard), f"{task.alert_id}:shard:{n}"))
         await self.publisher.publish_many(self.queues.expand, items)
         if shards == 0:
