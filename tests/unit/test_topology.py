@@ -30,7 +30,8 @@ def test_a_delay_waits_in_the_smallest_rung_that_covers_it(
 
 
 def test_every_queue_is_named_under_the_prefix_once() -> None:
-    assert NAMES.send == {Provider.APNS: "p.send.apns", Provider.FCM: "p.send.fcm"}
+    assert NAMES.send == {p: f"p.send.{p}" for p in Provider}
     names = NAMES.all()
-    assert len(names) == len(set(names)) == 5 + len(DELAY_RUNGS_MS)
+    # expand, feedback, dead, a send queue per provider, the delay rungs
+    assert len(names) == len(set(names)) == 3 + len(Provider) + len(DELAY_RUNGS_MS)
     assert all(name.startswith("p.") for name in names)

@@ -16,9 +16,9 @@ def test_the_final_outcomes_are_the_outcomes_that_end_a_push() -> None:
 
 
 def test_a_provider_is_the_string_on_the_wire() -> None:
-    assert [str(p) for p in Provider] == ["apns", "fcm"]
+    assert [str(p) for p in Provider] == ["apns", "fcm", "web"]
     assert Provider("apns") is Provider.APNS and Provider.FCM == "fcm"
-    assert PLATFORM_PROVIDER == {"ios": Provider.APNS, "android": Provider.FCM}
+    assert set(PLATFORM_PROVIDER.values()) == set(Provider)  # every platform has one
 
 
 def test_every_redis_key_is_under_the_prefix() -> None:
