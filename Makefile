@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install services format lint typecheck test test-fast fuzz demo bench bench-simulators trigger-latency loadtest clean
+.PHONY: install services format lint typecheck test test-fast test-unit fuzz demo bench bench-simulators trigger-latency loadtest clean
 
 $(STAMP): pyproject.toml loadtest/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ test-fast: install services
 # schemathesis at full size: 300 examples per operation and mode, NUL allowed (.ci/run).
 fuzz: install services
 	$(PY) -m pytest -q -m fuzz $(PYTEST_ARGS)
+
+# The pure functions alone: no service needed, a few seconds.
+test-unit: install
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/pushfan demo $(DEMO_ARGS)

@@ -17,7 +17,7 @@ AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$
 class Strict(BaseModel):
     """Unknown fields are refused. Every list and dict field is `fail_fast`: one error per
     container, however many bad items it holds, so a 422's cost does not grow with the body
-    (tests/core/test_hostile_input.py checks every model for it)."""
+    (tests/api/test_hostile_input.py checks every model for it)."""
 
     model_config = ConfigDict(extra="forbid")
 

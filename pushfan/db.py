@@ -38,9 +38,8 @@ async def create_pool(
 
     `durable=False` commits asynchronously (synchronous_commit off): a commit returns before
     its WAL reaches disk, so a crash of the PostgreSQL server (not of this process) can lose
-    the last few hundred ms of such commits, never corrupt anything. On this project's
-    machines a synchronous commit costs ~0.7 ms of machine CPU in the WAL flush, more than
-    the statement itself; it is for writes whose loss is harmless or can be redone.
+    the last few hundred ms of such commits, never corrupt anything. It is for writes whose
+    loss is harmless or can be redone (docs/performance.md: what a synchronous commit costs).
 
     Connecting fails after `database_timeout_s` (an unreachable server is an error, not a
     hang); `command_timeout_s` bounds each statement (None: unbounded)."""

@@ -190,8 +190,8 @@ class Settings(BaseSettings):
     web_push_allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_SERVICES))
     web_push_dev_hosts: list[str] = Field(default_factory=list)
     apns_max_connections: int = Field(4, ge=1)
-    # "fast": the providers on a multiplexing HTTP/2 transport chosen by measurement
-    # (loadtest/bench_clients.py); "original": aioapns + httpx, kept as the baseline.
+    # "fast": the providers on a multiplexing HTTP/2 transport (`http_transport`, see
+    # docs/performance.md); "original": aioapns + httpx, kept as the baseline.
     http_client: Literal["fast", "original"] = "fast"
     http_transport: Literal["reqwest", "curl"] = "reqwest"  # the fast path's library
     http_max_connections: int = Field(2, ge=1)  # per provider host, fast path

@@ -6,12 +6,12 @@ the alert idempotently, then publishes one expansion message with confirms: a pl
 global alert (the expander cuts it into shards, so the cost does not depend on the audience)
 or the explicit target list of a targeted push.
 
-A retry with the same Idempotency-Key publishes the message again unless the progress
-ledger says it was published: the first attempt may have been refused by the broker, or died
-between its write and its publish. The mark is in Redis, not on the alert's row, because a
-synchronous PostgreSQL commit costs more than the rest of the trigger; if Redis lost it, a
-retry publishes a second copy, which is harmless (the expander's ledger plans an alert once
-and re-expansion makes the same batch ids).
+A retry with the same Idempotency-Key publishes the message again unless the progress ledger
+says it was published: the first attempt may have been refused by the broker, or died
+between its write and its publish. The mark is in Redis, not on the alert's row, so the
+trigger makes one synchronous PostgreSQL commit, not two; if Redis lost it, a retry
+publishes a second copy, which is harmless (the expander's ledger plans an alert once and
+re-expansion makes the same batch ids).
 """
 
 from __future__ import annotations

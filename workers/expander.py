@@ -34,6 +34,16 @@ from pushfan.workers.runner import Poison
 log = logging.getLogger(__name__)
 
 
+def shard_count(lo: int, hi: int, size: int) -> int:
+    """How many shards of `size` ids cover the device ids [lo, hi)."""
+    return -(-(hi - lo) // size)
+
+
+def shard_span(lo: int, hi: int, size: int, n: int) -> tuple[int, int]:
+    """The ids [start, end) of shard `n` of [lo, hi); the last one may be shorter."""
+    return lo + n * size, min(hi, lo + (n + 1) * size)
+
+
 class Expander:
     def __init__(
         self,
@@ -68,7 +78,7 @@ class Expander:
         span = await registry.id_range(self.pool)
         lo, hi = span if span else (0, 0)
         size = self.settings.shard_size
-        shards = -(-(hi - lo) // size)
+        shards = shard_count(lo, hi, size)
         # The durable record first (pushfan.outcome_record), then Redis: both keep the first.
         lo, hi, shards = await outcome_record.record_plan(
             self.record_pool, task.alert_id, lo, hi, shards
@@ -83,9 +93,8 @@ class Expander:
             return
         items = []
         for n in range(shards):
-            shard = msgspec.structs.replace(
-                task, kind="shard", shard=n, lo=lo + n * size, hi=min(hi, lo + (n + 1) * size)
-            )
+            start, end = shard_span(lo, hi, size, n)
+            shard = msgspec.structs.replace(task, kind="shard", shard=n, lo=start, hi=end)
             items.append((encode(shard), f"{task.alert_id}:shard:{n}"))
         await self.publisher.publish_many(self.queues.expand, items)
         if shards == 0:

@@ -25,7 +25,7 @@ from loadtest.simulators.oauth import ServiceAccount
 from pushfan.cli.main import build_parser
 from pushfan.settings import Settings
 from tests.deploy import manifests
-from tests.deploy.conftest import SettingsFromEnv
+from tests.fixtures.deploy import SettingsFromEnv
 
 DEPLOY = manifests.DEPLOY
 IN_CONTAINER = Path("/var/lib/pushfan/credentials")

@@ -20,8 +20,8 @@ from pushfan.provider import Provider
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from tests.deploy import manifests
-from tests.deploy.conftest import SettingsFromEnv
 from tests.deploy.manifests import Doc
+from tests.fixtures.deploy import SettingsFromEnv
 
 ENV_NAME = re.compile(r"\bPUSHFAN_[A-Z0-9_]+\b")
 WORKLOADS = ("Deployment", "Job")

@@ -16,8 +16,7 @@ from aioapns.connection import APNsProductionClientProtocol
 
 from loadtest.credentials import ApnsCredentials, write_apns_key
 from loadtest.simulators.tls import client_context
-
-from .conftest import Simulator, apns_argv, provider_token
+from tests.fixtures.simulators import Simulator, apns_argv, provider_token
 
 TOPIC = "com.example.app"
 BODY = json.dumps({"aps": {"alert": {"title": "Hi", "body": "there"}}}).encode()

@@ -10,8 +10,7 @@ import pytest
 from loadtest.credentials import ApnsCredentials, FcmCredentials, write_apns_key
 from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
 from loadtest.simulators.oauth import GRANT_TYPE, GrantError, ServiceAccount, TokenIssuer
-
-from .conftest import assertion, provider_token
+from tests.fixtures.simulators import assertion, provider_token
 
 AUDIENCE = "https://sim.test/token"
 

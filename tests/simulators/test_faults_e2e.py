@@ -13,8 +13,14 @@ import pytest
 
 from loadtest.credentials import ApnsCredentials, FcmCredentials
 from loadtest.simulators.faults import FaultConfig, Faults
-
-from .conftest import PROJECT, Simulator, access_token, apns_argv, fcm_argv, provider_token
+from tests.fixtures.simulators import (
+    PROJECT,
+    Simulator,
+    access_token,
+    apns_argv,
+    fcm_argv,
+    provider_token,
+)
 
 BODY = json.dumps({"aps": {"alert": "hi"}}).encode()
 FAULTS = ["--seed", "7", "--dead-fraction", "0.3", "--error-fraction", "0.2"]

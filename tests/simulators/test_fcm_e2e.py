@@ -13,8 +13,7 @@ import pytest
 from loadtest.credentials import FcmCredentials
 from loadtest.simulators.fcm import FCM_ERROR
 from loadtest.simulators.oauth import GRANT_TYPE
-
-from .conftest import PROJECT, Simulator, access_token, assertion, fcm_argv
+from tests.fixtures.simulators import PROJECT, Simulator, access_token, assertion, fcm_argv
 
 TOKEN = "cZ1ohKJ3TxA:APA91b" + "B" * 146
 SEND = f"/v1/projects/{PROJECT}/messages:send"

@@ -1,13 +1,11 @@
-"""Fixtures for the Web Push tests: the in-process API, and a development flag."""
+"""Fixtures for the Web Push tests only: a development flag (the in-process API and the
+admin come from tests/fixtures through pytest_plugins)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pushfan.settings import Settings
-from tests.core.api_fixtures import admin, api
-
-__all__ = ["admin", "api", "settings_dev"]
 
 
 @pytest.fixture

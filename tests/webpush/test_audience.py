@@ -9,7 +9,7 @@ from pushfan import admins, webpush
 from pushfan.db import Pool
 from pushfan.messages import Notification
 from pushfan.seed import seed_devices
-from tests.core.api_fixtures import bearer, csrf_of, sign_in
+from tests.fixtures.api import bearer, csrf_of, sign_in
 
 
 async def test_the_estimate_counts_web_devices_apart(

@@ -10,7 +10,7 @@ from pushfan.db import Pool
 from pushfan.messages import AudienceFilter
 from pushfan.registry import stream_targets
 from pushfan.webpush import split_wire_token
-from tests.core.api_fixtures import bearer
+from tests.fixtures.api import bearer
 from tests.webpush.keys import Browser
 from tests.webpush.ssrf_table import ACCEPTED, REFUSED
 

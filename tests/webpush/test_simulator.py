@@ -20,7 +20,7 @@ from pushfan.webpush import b64url
 from pushfan.workers.providers.build import build_providers
 from pushfan.workers.providers.vapid import load_key, public_key_b64
 from pushfan.workers.providers.webpush_crypto import encrypt
-from tests.simulators.conftest import Simulator, start_simulator, stop
+from tests.fixtures.simulators import Simulator, start_simulator, stop
 
 VAPID = b64url(
     ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")

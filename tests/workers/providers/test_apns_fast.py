@@ -16,8 +16,8 @@ from pushfan.messages import Notification
 from pushfan.settings import Settings
 from pushfan.workers.providers.apns_fast import APNS_ID_NAMESPACE, apns_id_prefix
 from pushfan.workers.providers.fanout import stable_uuid_hex
-from tests.providers.conftest import apns_argv, app_config
-from tests.simulators.conftest import Simulator
+from tests.fixtures.providers import app_config
+from tests.fixtures.simulators import Simulator, apns_argv
 
 Factory = Callable[..., Any]
 

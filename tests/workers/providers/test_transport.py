@@ -15,8 +15,7 @@ from loadtest.credentials import ApnsCredentials
 from loadtest.simulators.tls import ensure_tls_dir
 from pushfan.workers.providers.build import build_transport
 from pushfan.workers.providers.transport import TransportConfig, TransportError
-from tests.providers.conftest import apns_argv
-from tests.simulators.conftest import Simulator
+from tests.fixtures.simulators import Simulator, apns_argv
 
 BODY = b'{"aps":{"alert":"hi"}}'
 

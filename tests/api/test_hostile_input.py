@@ -31,10 +31,7 @@ from pushfan.api.app import create_app
 from pushfan.api.routing import GuardedRoute
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import admin, api, bearer, csrf_of, queued, sign_in
-from tests.core.test_auth_matrix import all_routes
-
-__all__ = ["admin", "api"]
+from tests.fixtures.api import all_routes, bearer, csrf_of, queued, sign_in
 
 IOS = "ab" * 32
 ANDROID = "x" * 11 + ":APA91b" + "y" * 140

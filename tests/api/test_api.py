@@ -13,30 +13,18 @@ from pushfan.db import Pool
 from pushfan.messages import decode_expand
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
+from tests.fixtures.api import queued
 
 ALERT = {"title": "Storm warning", "body": "Stay inside", "data": {"k": "v"}}
 
 
-@pytest.fixture
-async def key(pool: Pool) -> dict[str, str]:
-    _, plaintext = await apikeys.create(
-        pool, "test", ["alerts:send", "devices:write"], owner="tests", apps=["alpha", "beta"]
-    )
-    return {"authorization": f"Bearer {plaintext}"}
-
-
-async def queued(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
-    declared = await channel.declare_queue(queue, passive=True)
-    return declared.declaration_result.message_count or 0
-
-
 async def test_trigger_returns_202_and_publishes_one_plan(
     api: httpx.AsyncClient,
-    key: dict[str, str],
+    sender_key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
 ) -> None:
-    response = await api.post("/v1/alerts", json=ALERT, headers=key)
+    response = await api.post("/v1/alerts", json=ALERT, headers=sender_key)
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["status"] == "queued" and response.headers["location"].endswith(body["id"])
@@ -52,30 +40,29 @@ async def test_trigger_returns_202_and_publishes_one_plan(
 
 async def test_same_idempotency_key_gives_the_same_alert_and_one_publish(
     api: httpx.AsyncClient,
-    key: dict[str, str],
+    sender_key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
 ) -> None:
     """Five concurrent posts with one key: one alert, one plan message."""
-    headers = {**key, "idempotency-key": "retry-me"}
+    headers = {**sender_key, "idempotency-key": "retry-me"}
     responses = await asyncio.gather(
         *(api.post("/v1/alerts", json=ALERT, headers=headers) for _ in range(5))
     )
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
     await asyncio.sleep(0.2)
-    expand = QueueNames.for_prefix(settings.queue_prefix).expand
     # A racing duplicate may publish the plan again before the first marks it published;
     # the expander's first-plan-wins ledger makes that harmless. Normally it is one.
-    assert 1 <= await queued(channel, expand) <= 5
+    assert 1 <= await queued(channel, settings) <= 5
     later = await api.post("/v1/alerts", json=ALERT, headers=headers)
     assert later.json()["id"] == responses[0].json()["id"]
 
 
 async def test_idempotency_key_reused_with_another_body_is_a_conflict(
-    api: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, sender_key: dict[str, str]
 ) -> None:
-    headers = {**key, "idempotency-key": "k1"}
+    headers = {**sender_key, "idempotency-key": "k1"}
     assert (await api.post("/v1/alerts", json=ALERT, headers=headers)).status_code == 202
     other = await api.post("/v1/alerts", json={**ALERT, "title": "x"}, headers=headers)
     assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
@@ -96,23 +83,23 @@ async def test_idempotency_key_reused_with_another_body_is_a_conflict(
 )
 async def test_bad_alerts_get_a_4xx_with_a_reason_and_nothing_is_queued(
     api: httpx.AsyncClient,
-    key: dict[str, str],
+    sender_key: dict[str, str],
     channel: aio_pika.abc.AbstractChannel,
     settings: Settings,
     body: dict[str, object],
     reason: str,
 ) -> None:
-    response = await api.post("/v1/alerts", json=body, headers=key)
+    response = await api.post("/v1/alerts", json=body, headers=sender_key)
     assert 400 <= response.status_code < 500
     assert reason in response.text
-    assert await queued(channel, QueueNames.for_prefix(settings.queue_prefix).expand) == 0
+    assert await queued(channel, settings) == 0
 
 
 async def test_oversized_body_is_413(
-    api: httpx.AsyncClient, key: dict[str, str], settings: Settings
+    api: httpx.AsyncClient, sender_key: dict[str, str], settings: Settings
 ) -> None:
     blob = "x" * (settings.max_body_bytes + 1)
-    response = await api.post("/v1/alerts", content=blob, headers=key)
+    response = await api.post("/v1/alerts", content=blob, headers=sender_key)
     assert response.status_code == 413
 
 
@@ -143,29 +130,30 @@ async def test_every_route_checks_the_key(api: httpx.AsyncClient, pool: Pool) ->
 
 
 async def test_get_alert_reports_status_and_counts(
-    api: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, sender_key: dict[str, str]
 ) -> None:
-    created = (await api.post("/v1/alerts", json=ALERT, headers=key)).json()
-    got = await api.get(f"/v1/alerts/{created['id']}", headers=key)
+    created = (await api.post("/v1/alerts", json=ALERT, headers=sender_key)).json()
+    got = await api.get(f"/v1/alerts/{created['id']}", headers=sender_key)
     assert got.status_code == 200 and got.json()["status"] == "queued"
     assert got.json()["counts"]["delivered"] == 0
-    assert (await api.get("/v1/alerts/not-a-uuid", headers=key)).status_code == 404
+    assert (await api.get("/v1/alerts/not-a-uuid", headers=sender_key)).status_code == 404
 
 
 async def test_device_registration_is_idempotent_and_checks_tokens(
-    api: httpx.AsyncClient, key: dict[str, str]
+    api: httpx.AsyncClient, sender_key: dict[str, str]
 ) -> None:
     device = {"platform": "ios", "app": "alpha", "token": "AB" * 32, "tags": ["news"]}
-    first = await api.post("/v1/devices", json=device, headers=key)
-    again = await api.post("/v1/devices", json=device, headers=key)
+    first = await api.post("/v1/devices", json=device, headers=sender_key)
+    again = await api.post("/v1/devices", json=device, headers=sender_key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
-    bad = await api.post("/v1/devices", json={**device, "token": "zz" * 32}, headers=key)
+    bad = await api.post("/v1/devices", json={**device, "token": "zz" * 32}, headers=sender_key)
     assert bad.status_code == 422 and "64 hex" in bad.text
     android = {"platform": "android", "app": "alpha", "token": "short"}
-    assert (await api.post("/v1/devices", json=android, headers=key)).status_code == 422
-    gone = await api.delete(f"/v1/devices/{first.json()['id']}", headers=key)
+    assert (await api.post("/v1/devices", json=android, headers=sender_key)).status_code == 422
+    gone = await api.delete(f"/v1/devices/{first.json()['id']}", headers=sender_key)
     assert gone.status_code == 204
-    assert (await api.delete(f"/v1/devices/{first.json()['id']}", headers=key)).status_code == 404
-    huge = await api.delete(f"/v1/devices/{2**70}", headers=key)
+    again_gone = await api.delete(f"/v1/devices/{first.json()['id']}", headers=sender_key)
+    assert again_gone.status_code == 404
+    huge = await api.delete(f"/v1/devices/{2**70}", headers=sender_key)
     assert huge.status_code == 422

@@ -24,9 +24,7 @@ from pushfan.messages import TargetSpec, decode_expand
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers import targets
-from tests.core.api_fixtures import all_routes, app, client, csrf_of, declared, sign_in
-
-__all__ = ["app"]
+from tests.fixtures.api import all_routes, client, csrf_of, declared, sign_in
 
 SCOPES = ["alerts:send", "notifications:send", "devices:write"]
 TOKEN = "ab" * 32

@@ -14,9 +14,7 @@ from pushfan import apikeys
 from pushfan.api.deps import ApiResources
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import all_routes, app, bearer, client, declared
-
-__all__ = ["app"]
+from tests.fixtures.api import all_routes, bearer, client, declared
 
 BURST = 3
 DEVICE = {"platform": "android", "app": "alpha", "token": "t" * 40}
@@ -47,7 +45,7 @@ def test_every_write_route_is_limited(app: FastAPI) -> None:
     ]
     for method, route in writes:
         if route.path == "/admin/login":
-            continue  # its own rule: pushfan.signin (tests/core/test_signin.py)
+            continue  # its own rule: pushfan.signin (tests/api/test_signin.py)
         if route.path.startswith("/v1"):
             assert declared(route, "limited"), f"{method} {route.path} has no write limit"
         else:

@@ -12,8 +12,8 @@ from loadtest.credentials import FcmCredentials, write_service_account
 from loadtest.simulators.faults import is_dead
 from pushfan.messages import Notification
 from pushfan.settings import Settings
-from tests.providers.conftest import app_config, fcm_sim_argv
-from tests.simulators.conftest import Simulator
+from tests.fixtures.providers import app_config, fcm_sim_argv
+from tests.fixtures.simulators import Simulator
 
 Factory = Callable[..., Any]
 

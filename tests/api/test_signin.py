@@ -13,17 +13,7 @@ from fastapi import FastAPI
 from pushfan import admins
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
-    admin,
-    app,
-    client,
-    csrf_of,
-    sign_in,
-)
-
-__all__ = ["admin", "app"]
+from tests.fixtures.api import ADMIN_PASSWORD, ADMIN_USER, client, csrf_of, sign_in
 
 OWNER_ADDRESS = "192.0.2.10"
 

@@ -20,9 +20,6 @@ from pushfan.api.app import create_app
 from pushfan.apikeys import SCOPES
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import api
-
-__all__ = ["api"]
 
 OPEN = {
     "/healthz",

@@ -7,20 +7,9 @@ import httpx
 import pytest
 
 from pushfan import admins
-from pushfan.api.app import create_app
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
-    admin,
-    api,
-    csrf_of,
-    queued,
-    sign_in,
-)
-
-__all__ = ["admin", "api"]  # fixtures
+from tests.fixtures.api import ADMIN_PASSWORD, ADMIN_USER, csrf_of, in_process, queued, sign_in
 
 
 @pytest.fixture
@@ -54,11 +43,8 @@ async def test_outside_development_the_cookie_is_secure(
     settings: Settings, pool: Pool, channel: aio_pika.abc.AbstractChannel, admin: admins.Admin
 ) -> None:
     production = settings.model_copy(update={"environment": "production"})
-    app = create_app(production)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="https://api") as client:
-            response = await sign_in(client)
+    async with in_process(production, "https://api") as client:
+        response = await sign_in(client)
     assert response.status_code == 303
     assert "secure" in response.headers["set-cookie"].lower()
 

@@ -20,7 +20,7 @@ from pushfan.cancellation import CancelWatch
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter
 from pushfan.settings import Settings
-from tests.core.api_fixtures import OWNER, bearer
+from tests.fixtures.api import OWNER, bearer
 
 ALERT = {"title": "t", "body": "b"}
 

@@ -11,9 +11,7 @@ from pushfan.messages import decode_expand
 from pushfan.seed import seed_devices
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
-from tests.core.api_fixtures import ADMIN_USER, admin, api, csrf_of, queued, sign_in
-
-__all__ = ["admin", "api"]
+from tests.fixtures.api import ADMIN_USER, csrf_of, queued, sign_in
 
 
 async def signed_in(api: httpx.AsyncClient) -> dict[str, str]:

@@ -11,9 +11,7 @@ import pytest
 
 from pushfan.db import Pool
 from pushfan.settings import Settings
-from tests.core.api_fixtures import api, bearer, queued
-
-__all__ = ["api"]
+from tests.fixtures.api import bearer, queued
 
 ALERT: dict[str, object] = {"title": "t", "body": "b"}
 IOS = "ab" * 32
