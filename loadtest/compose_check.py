@@ -18,8 +18,9 @@ container runs as uid 10001 on a read-only root filesystem; the image's HEALTHCH
 for each long-running kind and fails when its endpoint does not answer. Grafana is not
 started: Debian has no package of it to build a local image from.
 
-Prints a report, the JSON summary as its last line, exits 1 if any check failed, and takes
-the stack down (volumes included) unless --keep.
+Prints a report, the JSON summary, then `compose-test: N passed, N failed` (one per alert,
+Prometheus and the container checks) as its last line; exits 1 if any check failed, and
+takes the stack down (volumes included) unless --keep.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ def run_alert(
         try:
             response = api.get(f"/v1/alerts/{alert_id}")
         except httpx.HTTPError:
-            response = None
-        if response is None or response.status_code != 200:  # e.g. while the broker restarts
+            time.sleep(1)  # e.g. while the broker restarts
+            continue
+        if response.status_code != 200:
             time.sleep(1)
             continue
         state = response.json()
@@ -221,9 +223,10 @@ def check_containers(stack: ComposeStack) -> dict[str, Any]:
     ok = True
     for service in APP:
         info = stack.inspect(service)
-        uid = stack.exec(service, "id", "-u").strip()
+        name = stack.container(service)
+        uid = stack.podman("exec", name, "id", "-u").strip()
         try:
-            stack.exec(service, "touch", "/probe")
+            stack.podman("exec", name, "touch", "/probe")
             writable = True
         except ComposeError:
             writable = False
@@ -241,7 +244,9 @@ def check_containers(stack: ComposeStack) -> dict[str, Any]:
     for service, override in env.items():
         name = stack.container(service)
         try:
-            stack.podman("exec", "-e", override, name, "python", "/usr/local/bin/pushfan-healthcheck")
+            stack.podman(
+                "exec", "-e", override, name, "python", "/usr/local/bin/pushfan-healthcheck"
+            )
             fails = False
         except ComposeError:
             fails = True
@@ -252,20 +257,29 @@ def check_containers(stack: ComposeStack) -> dict[str, Any]:
 
 
 def bring_up(stack: ComposeStack) -> dict[str, float]:
+    """The compose file's start order, stage by stage (see loadtest/compose_stack.py)."""
     timings = {}
     started = time.monotonic()
     stack.up(INFRA)
     timings["infra_healthy_s"] = round(stack.wait_healthy(INFRA, timeout_s=240), 1)
-    stack.up([s for s in STARTED if s not in INFRA])
+    stack.up(ONE_SHOT)
+    codes = stack.wait_exited(ONE_SHOT, timeout_s=300)
+    if any(codes.values()):
+        logs = {s: stack.logs(s, tail=30) for s, code in codes.items() if code}
+        raise ComposeError(f"one-shot services failed: {codes} {logs}")
+    stack.up(APP)
     api_ready = f"{stack.url('HOST_PORT_API')}/readyz"
     wait_for("the API's /readyz", lambda: answers(api_ready), timeout_s=180)
     stack.wait_healthy(WORKERS, timeout_s=180)
+    stack.up(["prometheus"])
     timings["stack_ready_s"] = round(time.monotonic() - started, 1)
     return timings
 
 
 def create_key(stack: ComposeStack) -> str:
-    out = stack.exec("api", "pushfan", "keys", "create", "--name", "compose-test", "--scope", "admin")
+    out = stack.exec(
+        "api", "pushfan", "keys", "create", "--name", "compose-test", "--scope", "admin"
+    )
     return out.strip().splitlines()[-1]
 
 
@@ -301,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     parser.add_argument(
-        "--compose", default=str(Path(sys.executable).parent / "podman-compose"),
+        "--compose",
+        default=str(Path(sys.executable).parent / "podman-compose"),
         help="the podman-compose command",
     )
     args = parser.parse_args(argv)
@@ -322,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["ok"] = "error" not in summary and bool(checks) and all(checks)
     say(f"compose-test {'passed' if summary['ok'] else 'FAILED'} in {summary['total_s']} s")
     print(json.dumps(summary), flush=True)
+    failed = checks.count(False) + ("error" in summary)
+    print(f"compose-test: {checks.count(True)} passed, {failed} failed", flush=True)
     return 0 if summary["ok"] else 1
 
 

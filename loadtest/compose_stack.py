@@ -6,8 +6,10 @@ from Debian's packages) and every published port moved off the host's own servic
 through `podman-compose exec` / `podman` commands on its containers.
 
 podman 4.3 (Debian 12) runs no health checks on its own without systemd, and podman-compose
-then skips `condition: service_healthy`; `wait_healthy` runs the services' own health checks
-(`podman healthcheck run`) until they pass, so the start-up order is the compose file's.
+then skips `condition: service_healthy` (and, with podman 4.3, can start a service before
+one it depends on). So the harness starts the stack in stages in the compose file's
+dependency order, with `--no-deps`: the next stage only once the services' own health checks
+pass (`podman healthcheck run`, `wait_healthy`) and the one-shot services exited 0.
 """
 
 from __future__ import annotations
@@ -78,7 +80,15 @@ class ComposeStack:
         return self._run(["podman", *args], timeout)
 
     def up(self, services: list[str]) -> None:
-        self.compose("up", "-d", "--no-build", *services)
+        """Start these services only (`--no-deps`): the caller starts them in the compose
+        file's order, one stage after the other (see the module docstring)."""
+        self.compose("up", "-d", "--no-build", "--no-deps", *services)
+
+    def wait_exited(self, services: list[str], timeout_s: float) -> dict[str, int]:
+        """Wait for one-shot services to finish; their exit codes."""
+        names = [self.container(s) for s in services]
+        codes = self.podman("wait", *names, timeout=timeout_s).split()
+        return dict(zip(services, map(int, codes), strict=True))
 
     def down(self) -> None:
         """Remove the project's containers, network and volumes (a fresh stack next time)."""

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def _hook(script: str) -> str:
 PYTHON = Base(
     "localhost/debian-python:3.11-bookworm",
     ("python3", "python3-venv", "python-is-python3", "ca-certificates"),
-    changes=("CMD [\"python3\"]",),
+    changes=('CMD ["python3"]',),
 )
 
 RABBITMQ = Base(
@@ -113,8 +114,9 @@ POSTGRES = Base(
     options=(
         # The package's own cluster: the entrypoint makes one in the data volume instead.
         _hook("rm -rf $1/var/lib/postgresql/15 $1/etc/postgresql/15"),
-        _hook("mkdir -p $1/var/lib/postgresql/data $1/var/run/postgresql"),
-        _hook("chroot $1 chown -R postgres: /var/lib/postgresql /var/run/postgresql"),
+        _hook("mkdir -p $1/var/lib/postgresql/data $1/run/postgresql"),
+        "--skip=cleanup/run",  # keep /run/postgresql, the server's and pg_isready's socket
+        _hook("chroot $1 chown -R postgres: /var/lib/postgresql /run/postgresql"),
         "--customize-hook=copy-in deploy/podman/postgres-entrypoint.sh /usr/local/bin",
     ),
     changes=(
@@ -259,6 +261,7 @@ def build_app() -> None:
             *mounts,
             f"--target={target}",
             "--file=deploy/Dockerfile",
+            "--ignorefile=deploy/Dockerfile.dockerignore",
             f"--tag={image}",
             str(ROOT),
         )
@@ -281,8 +284,10 @@ def main() -> int:
     os.chdir(ROOT)
     built: list[str] = []
     if args.what in ("bases", "all"):
-        for base in BASES:
-            build_base(base, args.rebuild_bases)
+        # mmdebstrap mostly waits on downloads and dpkg: the bases build side by side.
+        with ThreadPoolExecutor(max_workers=len(BASES)) as pool:
+            for future in [pool.submit(build_base, b, args.rebuild_bases) for b in BASES]:
+                future.result()
         built += [b.image for b in BASES]
     elif image_label(PYTHON.image, RECIPE_LABEL) is None:
         build_base(PYTHON, rebuild=False)

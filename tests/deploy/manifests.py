@@ -280,16 +280,16 @@ class _ComposeLoader(yaml.SafeLoader):
     """YAML with compose's merge tags (`!override`, `!reset`) read as plain values."""
 
 
-_ComposeLoader.add_constructor("!override", lambda loader, node: _plain(loader, node))
-_ComposeLoader.add_constructor("!reset", lambda loader, node: None)
-
-
 def _plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
     if isinstance(node, yaml.MappingNode):
         return loader.construct_mapping(node, deep=True)
     return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_ComposeLoader.add_constructor("!override", _plain)
+_ComposeLoader.add_constructor("!reset", lambda loader, node: None)
 
 
 def compose(path: Path = DEPLOY / "docker-compose.yml") -> Doc:
