@@ -131,7 +131,7 @@ def run_alert(
         state = response.json()
         counts = state["counts"]
         if during is not None and not hook_report and counts["delivered"] >= devices // 5:
-            hook_report = during(stack)
+            hook_report = {"delivered_when_disturbed": counts["delivered"], **during(stack)}
         if state["finished_at"]:
             break
         time.sleep(0.5)
