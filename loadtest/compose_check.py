@@ -42,8 +42,8 @@ from loadtest.compose_stack import DEPLOY, ComposeError, ComposeStack
 
 INFRA = ["rabbitmq", "redis", "postgres"]
 ONE_SHOT = ["credentials", "migrate"]
-WORKERS = ["expander", "feedback", "sender-apns", "sender-fcm"]
-APP = ["api", *WORKERS, "sim-apns", "sim-fcm"]
+WORKERS = ["expander", "feedback", "sender-apns", "sender-fcm", "sender-web"]
+APP = ["api", *WORKERS, "sim-apns", "sim-fcm", "sim-web"]
 # Grafana has no Debian package: no local image, so it is left out of the stack here.
 STARTED = [*INFRA, *ONE_SHOT, *APP, "prometheus"]
 FINAL = ("delivered", "invalid", "failed", "expired", "cancelled")

@@ -16,9 +16,13 @@ from tests.deploy import manifests
 from tests.deploy.conftest import SettingsFromEnv
 
 # Fields each deployment sets for itself: addresses of RabbitMQ/Redis/PostgreSQL and of the
-# providers (the simulators in compose), the apps with their credentials, the CA that
-# trusts the simulators, and the environment's name and verbosity.
+# providers (the simulators in compose, which Web Push may reach on a private host), the
+# apps with their credentials, the CA that trusts the simulators, the environment's name
+# and verbosity, and whether its cookies are Secure (compose turns them on for localhost;
+# in k8s they follow the environment).
 PER_DEPLOYMENT = {
+    "web_push_dev_hosts",
+    "secure_cookies",
     "environment",
     "log_level",
     "amqp_url",
@@ -52,14 +56,14 @@ def test_every_k8s_process_is_a_compose_service_with_the_same_image_and_command(
     services: dict[str, Any],
 ) -> None:
     """Same names, `pushfan:dev` in both (the dev overlay), identical arguments; compose's
-    other pushfan services are the simulators and the one-shot credentials writer only."""
+    other pushfan services are the three simulators and the one-shot credentials writer."""
     containers = k8s_containers("dev")
     for name, (_, container) in containers.items():
         service = services[name]
         assert container["image"] == service["image"] == "pushfan:dev", name
         assert container["args"] == service["command"], name
     rest = {n for n, s in services.items() if s.get("image", "").startswith("pushfan")}
-    assert rest - set(containers) == {"credentials", "sim-apns", "sim-fcm"}
+    assert rest - set(containers) == {"credentials", "sim-apns", "sim-fcm", "sim-web"}
 
 
 @pytest.mark.parametrize("overlay", manifests.OVERLAYS)
@@ -90,4 +94,4 @@ def test_effective_settings_agree_except_per_deployment(
         differ = {f for f in k8s if k8s[f] != compose[f]} - PER_DEPLOYMENT
         assert not differ, {name: {f: (compose[f], k8s[f]) for f in sorted(differ)}}
         compared += 1
-    assert compared == 6  # migrate, api, expander, feedback, two senders
+    assert compared == 7  # migrate, api, expander, feedback, three senders
