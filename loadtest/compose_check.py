@@ -277,9 +277,8 @@ def bring_up(stack: ComposeStack) -> dict[str, float]:
 
 
 def create_key(stack: ComposeStack) -> str:
-    out = stack.exec(
-        "api", "pushfan", "keys", "create", "--name", "compose-test", "--scope", "admin"
-    )
+    create = ["pushfan", "keys", "create", "--name", "compose-test", "--scope", "admin"]
+    out = stack.exec("api", *create, "--owner", "compose-test", "--all-apps")
     return out.strip().splitlines()[-1]
 
 
