@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install services format lint typecheck test test-fast test-unit fuzz demo bench bench-simulators trigger-latency loadtest clean
+.PHONY: install services format lint typecheck test test-fast test-unit fuzz demo bench bench-simulators trigger-latency loadtest container-tools image compose-test clean
 
 $(STAMP): pyproject.toml loadtest/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -68,6 +68,30 @@ trigger-latency: install services
 # (error ratio > 0.1% or an endpoint's p95 over --p95-ms). LOADTEST_ARGS="--users 50" etc.
 loadtest: install services
 	$(PY) -m loadtest.run_locust --duration 60 $(LOADTEST_ARGS)
+
+# Containers without a Docker engine or a registry: podman, mmdebstrap and runc from Debian,
+# podman configured by deploy/podman/containers.conf (the machine's own config untouched).
+container-tools:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq podman mmdebstrap runc)
+
+image compose-test: export CONTAINERS_CONF := $(CURDIR)/deploy/podman/containers.conf
+
+# The production image (pushfan:dev) and the simulators image (pushfan-simulators:dev), on
+# bases made from Debian's packages (RabbitMQ, Redis, PostgreSQL, Prometheus too; a base is
+# only rebuilt when its recipe changes); sizes printed. deploy/podman/images.py --help.
+image: container-tools
+	python3 deploy/podman/images.py all
+
+$(VENV)/.podman-compose: $(STAMP)
+	$(PIP) install --quiet "podman-compose>=1.6"
+	touch $@
+
+# deploy/docker-compose.yml for real (host ports moved off the shared services): a key, 10^5
+# devices, three global alerts (plain, SIGTERM of a sender, RabbitMQ restart) checked against
+# the simulators, Prometheus targets, non-root read-only containers. COMPOSE_TEST_ARGS=--keep.
+compose-test: image $(VENV)/.podman-compose
+	$(PY) -m loadtest.compose_check $(COMPOSE_TEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

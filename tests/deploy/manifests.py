@@ -262,6 +262,38 @@ def _crd_schemas() -> tuple[tuple[tuple[str, str], Doc], ...]:
     return tuple(out)
 
 
-def compose() -> Doc:
-    (doc,) = load_docs(DEPLOY / "docker-compose.yml")
-    return doc
+# Compose's `${NAME:-default}` interpolation, with nothing set: the defaults a user gets.
+_INTERPOLATION = re.compile(r"\$\{[A-Z0-9_]+:-([^}]*)\}")
+
+
+def _interpolate(value: Any) -> Any:
+    if isinstance(value, str):
+        return _INTERPOLATION.sub(lambda m: m[1], value)
+    if isinstance(value, list):
+        return [_interpolate(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _interpolate(v) for k, v in value.items()}
+    return value
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's merge tags (`!override`, `!reset`) read as plain values."""
+
+
+def _plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_ComposeLoader.add_constructor("!override", _plain)
+_ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+
+
+def compose(path: Path = DEPLOY / "docker-compose.yml") -> Doc:
+    """A compose file as compose reads it with no variables set."""
+    with path.open() as f:
+        doc = yaml.load(f, Loader=_ComposeLoader)  # a SafeLoader subclass
+    return dict(_interpolate(doc))
