@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pushfan.alerts import AlertIn
+from pushfan.content import Message
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
@@ -74,26 +75,20 @@ class AudienceIn(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=32)
 
 
-class PushContent(Strict):
-    """What the phone shows, and for how long it may be delivered: alerts and targeted alike."""
-
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    data: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], str] = Field(
-        default_factory=dict, max_length=32
-    )
-    ttl: int = Field(3600, ge=1, le=28 * 24 * 3600, description="seconds the alert stays valid")
-    priority: Literal["high", "normal"] = "high"
+class PushContent(Message):
+    """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
+    The fields and their rules are pushfan.content.Message's."""
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
-            title=self.title,
-            body=self.body,
+            title=self.title or "",
+            body=self.body or "",
             data=self.data,
             audience=audience,
             ttl_s=self.ttl,
-            priority=self.priority,
+            priority=self.resolved_priority,
             targets=targets,
+            extras=self.extras(),
         )
 
 

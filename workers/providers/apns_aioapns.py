@@ -67,10 +67,13 @@ class AioapnsProvider:
         tokens: list[str],
         stop: StopCheck = never,
     ) -> SendResult:
-        message = orjson.loads(payloads.apns_body(notification))
+        rendered = payloads.apns_request(notification)
+        message = orjson.loads(rendered.body)
         ttl = payloads.ttl_seconds(notification)
-        priority = int(payloads.apns_priority(notification))
-        collapse = notification.collapse_id or None
+        priority = int(rendered.priority)
+        push_type = PushType(rendered.push_type)
+        collapse = rendered.collapse_id or None
+        apns_ids = notification.collapse_id or None
         result = SendResult()
         in_flight = metrics.IN_FLIGHT.labels(Provider.APNS)
         latency = metrics.PROVIDER_LATENCY.labels(Provider.APNS)
@@ -79,11 +82,11 @@ class AioapnsProvider:
             request = NotificationRequest(
                 device_token=token,
                 message=message,
-                notification_id=str(uuid.uuid5(_APNS_ID_NAMESPACE, f"{collapse}:{device_id}")),
+                notification_id=str(uuid.uuid5(_APNS_ID_NAMESPACE, f"{apns_ids}:{device_id}")),
                 time_to_live=ttl,
                 priority=priority,
                 collapse_key=collapse,
-                push_type=PushType.ALERT,
+                push_type=push_type,
             )
             async with self._concurrency:
                 if stop():

@@ -83,18 +83,18 @@ class FastApnsProvider:
         self._token = ProviderToken(app.apns_key_pem(), app.apns_key_id, app.apns_team_id)
         self._lanes = lanes_per_batch(settings.sender_concurrency, settings.sender_prefetch)
 
-    def _headers(self, n: Notification) -> list[tuple[str, str]]:
+    def _headers(self, r: payloads.ApnsRequest) -> list[tuple[str, str]]:
         headers = [
             ("authorization", self._token.header()),
             ("apns-topic", self._topic),
-            ("apns-push-type", "alert"),
-            ("apns-priority", payloads.apns_priority(n)),
+            ("apns-push-type", r.push_type),
+            ("apns-priority", r.priority),
             # 0 = deliver now or never; else Apple stores it until the alert's deadline.
-            ("apns-expiration", str(n.expires_at or 0)),
+            ("apns-expiration", r.expiration),
             ("content-type", "application/json"),
         ]
-        if n.collapse_id:
-            headers.append(("apns-collapse-id", n.collapse_id))
+        if r.collapse_id:
+            headers.append(("apns-collapse-id", r.collapse_id))
         return headers
 
     async def send(
@@ -104,8 +104,9 @@ class FastApnsProvider:
         tokens: list[str],
         stop: StopCheck = never,
     ) -> SendResult:
-        body = payloads.apns_body(notification)
-        headers = self._headers(notification)
+        rendered = payloads.apns_request(notification)
+        body = rendered.body
+        headers = self._headers(rendered)
         prefix = apns_id_prefix(notification.collapse_id)
         result = SendResult()
         post = self._transport.post
