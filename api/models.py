@@ -54,6 +54,16 @@ class DeviceRegistration(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     locale: Annotated[str, StringConstraints(max_length=35)] | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    apns_environment: Literal["production", "sandbox"] = Field(
+        "production",
+        description="the APNs host for this iOS device: sandbox for development builds",
+    )
+
+    @model_validator(mode="after")
+    def _ios_only_sandbox(self) -> DeviceRegistration:
+        if self.platform != "ios" and self.apns_environment != "production":
+            raise ValueError("apns_environment sandbox is for ios devices only")
+        return self
 
     @model_validator(mode="after")
     def _token_or_subscription(self) -> DeviceRegistration:

@@ -66,7 +66,7 @@ def _latencies(per_second: list[list[int]], t0: float) -> tuple[float | None, fl
 
 
 def _sims(stack: Stack, alert_id: str) -> dict[str, Any]:
-    by_provider = {p: stack.sim_stats(p, alert_id) for p in stack.providers}
+    by_provider = {p: stack.sim_stats(p, alert_id) for p in stack.simulators}
     sims = list(by_provider.values())
     per_second: dict[int, int] = {}
     for stats in sims:

@@ -92,13 +92,24 @@ class ExpandTask(msgspec.Struct, frozen=True):
 
 class SendBatch(msgspec.Struct, frozen=True):
     alert_id: str
-    batch_id: str  # alert:shard:provider:app:seq, the same on every re-expansion
+    batch_id: str  # alert:shard:provider[-sandbox]:app:seq, the same on every re-expansion
     provider: Provider
     app: str
     notification: Notification
     device_ids: list[int]
     tokens: list[str]
     attempt: int = 0
+    environment: Literal["production", "sandbox"] = "production"  # APNs host
+
+    @property
+    def route(self) -> str:
+        """The key of the provider client that sends it: the app, on the APNs host of the
+        batch's environment."""
+        return route(self.app, self.environment)
+
+
+def route(app: str, environment: str) -> str:
+    return app if environment == "production" else f"{app}@{environment}"
 
 
 class InvalidTokens(msgspec.Struct, frozen=True):

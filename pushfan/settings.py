@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pushfan.webpush import DEFAULT_PUSH_SERVICES
 
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
+APNS_SANDBOX_URL = "https://api.sandbox.push.apple.com"
 FCM_PRODUCTION_URL = "https://fcm.googleapis.com"
 
 
@@ -172,6 +173,7 @@ class Settings(BaseSettings):
     # Providers: base URLs are settings so the same code talks to Apple, Google or the
     # simulators; ca_file is the CA to trust for them (the simulators' own CA in tests).
     apns_base_url: str = APNS_PRODUCTION_URL
+    apns_sandbox_url: str = APNS_SANDBOX_URL  # devices registered with apns_environment sandbox
     fcm_base_url: str = FCM_PRODUCTION_URL
     fcm_token_url: str | None = None  # default: the service account's token_uri
     ca_file: Path | None = None

@@ -26,6 +26,7 @@ from loadtest.simulators.control import PREFIX, handle_control
 from loadtest.simulators.faults import FaultConfig, Faults
 from loadtest.simulators.recorder import Recorder
 from loadtest.simulators.rsgi import Headers, HTTPProtocol, Scope, bearer, send_json
+from pushfan.seed import is_sandbox_token
 
 DEVICE_PATH = "/3/device/"
 MAX_PAYLOAD = 4096
@@ -62,6 +63,10 @@ class ApnsConfig:
     keys: list[AuthKey]
     topics: frozenset[str] = frozenset()  # empty: any topic
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # "production" or "sandbox": the host this simulator plays; a token of the other
+    # environment (pushfan.seed.is_sandbox_token) is a BadDeviceToken, as on Apple's hosts.
+    # None: every token is welcome.
+    environment: str | None = None
 
 
 class ApnsApp:
@@ -114,7 +119,8 @@ class ApnsApp:
     def _refusal(self, scope: Scope, path: str, body: bytes, apns_id: str) -> str | None:
         if scope.method != "POST":
             return "MethodNotAllowed"
-        refused = _path_refusal(path) or self.auth.check(bearer(scope), time.time())
+        refused = _path_refusal(path) or self._environment_refusal(path)
+        refused = refused or self.auth.check(bearer(scope), time.time())
         if refused is not None:
             return refused
         if apns_id and not _UUID.fullmatch(apns_id):
@@ -125,6 +131,14 @@ class ApnsApp:
             return refused
         push_type = headers.get("apns-push-type") or "alert"
         return _payload_refusal(body, push_type, headers.get("apns-priority") or "10")
+
+    def _environment_refusal(self, path: str) -> str | None:
+        """BadDeviceToken for a token of the other environment than the host played."""
+        environment = self.config.environment
+        if environment is None:
+            return None
+        sandbox = is_sandbox_token(path[len(DEVICE_PATH) :])
+        return None if sandbox == (environment == "sandbox") else "BadDeviceToken"
 
     def _header_refusal(self, headers: Headers) -> str | None:
         topic = headers.get("apns-topic")

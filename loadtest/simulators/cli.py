@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     apns.add_argument(
         "--topic", action="append", default=[], help="accepted apns-topic (repeatable); default any"
     )
+    apns.add_argument(
+        "--environment",
+        choices=("production", "sandbox"),
+        help="the APNs host played: tokens of the other environment (sandbox tokens start"
+        " with pushfan.seed.SANDBOX_TOKEN_PREFIX) get BadDeviceToken; default any token",
+    )
     fcm = sub.add_parser("fcm", parents=[_common()], help="Google FCM HTTP v1")
     fcm.add_argument(
         "--account",
@@ -140,7 +146,7 @@ def main(argv: list[str]) -> int:
         app = WebPushApp(WebPushConfig(origin, frozenset(args.vapid_key), faults))
     elif args.provider == "apns":
         keys = [AuthKey.parse(spec) for spec in args.auth_key]
-        app = ApnsApp(ApnsConfig(keys, frozenset(args.topic), faults))
+        app = ApnsApp(ApnsConfig(keys, frozenset(args.topic), faults, args.environment))
         port = args.port or 8443
     else:
         accounts = [ServiceAccount.parse(spec) for spec in args.account]

@@ -45,7 +45,13 @@ def _protocol_for(base_url: str) -> type[APNsProductionClientProtocol]:
 class AioapnsProvider:
     name = Provider.APNS
 
-    def __init__(self, settings: Settings, app: AppConfig, concurrency: asyncio.Semaphore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: AppConfig,
+        concurrency: asyncio.Semaphore,
+        base_url: str | None = None,
+    ) -> None:
         self._timeout = settings.push_timeout_s
         self._concurrency = concurrency
         self._client = APNs(
@@ -58,7 +64,7 @@ class AioapnsProvider:
             max_connection_attempts=1,
             ssl_context=client_context(settings.ca_file),
         )
-        self._client.pool.protocol_class = _protocol_for(settings.apns_base_url)
+        self._client.pool.protocol_class = _protocol_for(base_url or settings.apns_base_url)
 
     async def send(
         self,

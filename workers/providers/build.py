@@ -13,6 +13,7 @@ from functools import partial
 
 import httpx
 
+from pushfan.messages import route
 from pushfan.provider import Provider
 from pushfan.settings import Settings
 from pushfan.workers.providers.base import ProviderClient
@@ -35,8 +36,14 @@ class ProviderClients:
             await transport.close()
 
 
+def apns_hosts(settings: Settings) -> dict[str, str]:
+    """APNs base URL per device environment."""
+    return {"production": settings.apns_base_url, "sandbox": settings.apns_sandbox_url}
+
+
 def build_providers(settings: Settings, provider: Provider | str) -> ProviderClients:
-    """Clients of `provider` keyed by app name, for the apps that have its credentials."""
+    """Clients of `provider` keyed by route (pushfan.messages.route: the app name, or
+    `app@sandbox` for the APNs sandbox host), for the apps that have its credentials."""
     provider = Provider(provider)  # ValueError for anything but a provider
     # One bound on pushes in flight per process, shared by every app's provider.
     concurrency = asyncio.Semaphore(settings.sender_concurrency)
@@ -53,10 +60,30 @@ def _fast(
     from pushfan.workers.providers.apns_fast import FastApnsProvider
     from pushfan.workers.providers.fcm_fast import FastFcmProvider
 
-    base_url = settings.apns_base_url if provider is Provider.APNS else settings.fcm_base_url
-    # One transport per provider host, shared by every app: the apps' pushes multiplex on
-    # the same few connections.
-    transport = build_transport(
+    if provider is Provider.APNS:
+        # One transport per APNs host (production, sandbox), shared by every app: the apps'
+        # pushes multiplex on the same few connections; a host is dialled on first use.
+        apns: dict[str, ProviderClient] = {}
+        transports = []
+        for environment, base_url in apns_hosts(settings).items():
+            shared = _transport(settings, base_url)
+            transports.append(shared)
+            for app in settings.apps:
+                if app.has_apns:
+                    key = route(app.name, environment)
+                    apns[key] = FastApnsProvider(settings, app, shared, concurrency)
+        return ProviderClients(apns, _transports=transports)
+    transport = _transport(settings, settings.fcm_base_url)
+    fcm: dict[str, ProviderClient] = {
+        app.name: FastFcmProvider(settings, app, transport, concurrency)
+        for app in settings.apps
+        if app.has_fcm
+    }
+    return ProviderClients(fcm, _transports=[transport])
+
+
+def _transport(settings: Settings, base_url: str) -> Transport:
+    return build_transport(
         settings.http_transport,
         TransportConfig(
             base_url=base_url,
@@ -66,19 +93,6 @@ def _fast(
             timeout_s=settings.push_timeout_s,
         ),
     )
-    if provider is Provider.APNS:
-        apns: dict[str, ProviderClient] = {
-            app.name: FastApnsProvider(settings, app, transport, concurrency)
-            for app in settings.apps
-            if app.has_apns
-        }
-        return ProviderClients(apns, _transports=[transport])
-    fcm: dict[str, ProviderClient] = {
-        app.name: FastFcmProvider(settings, app, transport, concurrency)
-        for app in settings.apps
-        if app.has_fcm
-    }
-    return ProviderClients(fcm, _transports=[transport])
 
 
 def _original(
@@ -90,7 +104,8 @@ def _original(
     if provider is Provider.APNS:
         return ProviderClients(
             {
-                app.name: AioapnsProvider(settings, app, concurrency)
+                route(app.name, environment): AioapnsProvider(settings, app, concurrency, url)
+                for environment, url in apns_hosts(settings).items()
                 for app in settings.apps
                 if app.has_apns
             }
