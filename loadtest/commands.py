@@ -72,6 +72,12 @@ def register_bench(sub: Subparsers[argparse.ArgumentParser]) -> None:
         default=0.0,
         help="share of browsers in the pushfan variant; CPU per push is then also per provider",
     )
+    bench.add_argument(
+        "--message",
+        choices=("plain", "rich", "silent", "data_only", "overrides"),
+        default="plain",
+        help="the alert sent: the bench's plain one, or an OpenAPI example of that kind",
+    )
     bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
     bench.add_argument(
         "--compare", metavar="REV", help="run this checkout and git revision REV alternately"
