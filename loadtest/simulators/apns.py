@@ -67,6 +67,9 @@ class ApnsConfig:
     # environment (pushfan.seed.is_sandbox_token) is a BadDeviceToken, as on Apple's hosts.
     # None: every token is welcome.
     environment: str | None = None
+    # Certificate auth (the server verifies client certificates, see server.ServeOptions):
+    # the connection authenticates, so no provider token is asked for.
+    client_certificates: bool = False
 
 
 class ApnsApp:
@@ -120,7 +123,8 @@ class ApnsApp:
         if scope.method != "POST":
             return "MethodNotAllowed"
         refused = _path_refusal(path) or self._environment_refusal(path)
-        refused = refused or self.auth.check(bearer(scope), time.time())
+        if refused is None and not self.config.client_certificates:
+            refused = self.auth.check(bearer(scope), time.time())
         if refused is not None:
             return refused
         if apns_id and not _UUID.fullmatch(apns_id):

@@ -76,16 +76,22 @@ class FastApnsProvider:
         transport: Transport,
         concurrency: asyncio.Semaphore,
     ) -> None:
-        assert app.apns_key_id and app.apns_team_id and app.apns_topic
+        """Token auth signs a JWT per `TOKEN_LIFETIME_S`; certificate auth (the transport
+        presents the app's certificate) sends no authorization header."""
+        assert app.apns_topic
         self._transport = transport
         self._concurrency = concurrency
         self._topic = app.apns_topic
-        self._token = ProviderToken(app.apns_key_pem(), app.apns_key_id, app.apns_team_id)
+        self._token: ProviderToken | None = None
+        if not app.uses_apns_certificate:
+            assert app.apns_key_id and app.apns_team_id
+            self._token = ProviderToken(app.apns_key_pem(), app.apns_key_id, app.apns_team_id)
         self._lanes = lanes_per_batch(settings.sender_concurrency, settings.sender_prefetch)
 
     def _headers(self, r: payloads.ApnsRequest) -> list[tuple[str, str]]:
+        auth = [] if self._token is None else [("authorization", self._token.header())]
         headers = [
-            ("authorization", self._token.header()),
+            *auth,
             ("apns-topic", self._topic),
             ("apns-push-type", r.push_type),
             ("apns-priority", r.priority),
@@ -130,7 +136,7 @@ class FastApnsProvider:
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
         reason = apns_reason(answer.body)
-        if reason == "ExpiredProviderToken":
+        if reason == "ExpiredProviderToken" and self._token is not None:
             self._token.expire()  # signed again for the retry
         wait = parse_retry_after(answer.headers.get("retry-after"))
         result.refused(device_id, classify_apns(answer.status, reason), answer.status, reason, wait)
