@@ -314,20 +314,28 @@ def _silent_rules(m: Message) -> str | None:
         )
     if m.priority == "high":
         return "a silent push must have priority normal: APNs background pushes need priority 5"
-    if m.apns is not None:
-        if m.apns.priority not in (None, 5):
-            return "a silent push must have apns.priority 5 (Apple's rule for background pushes)"
-        if m.apns.push_type == "alert":
-            return "a silent push has apns.push_type background, not alert"
-        aps = m.apns.aps
-        shown = [k for k in ("alert", "badge", "sound") if aps and getattr(aps, k) is not None]
-        if shown:
-            return f"a silent push cannot set apns.aps.{shown[0]}"
-    if m.android is not None:
-        if m.android.priority == "HIGH":
-            return "a silent push is a normal-priority FCM data message: android.priority HIGH"
-        if m.android.notification is not None:
-            return "a silent push is data-only on FCM: it cannot have android.notification"
+    return _silent_apns_rules(m.apns) or _silent_android_rules(m.android)
+
+
+def _silent_apns_rules(apns: ApnsOverride | None) -> str | None:
+    if apns is None:
+        return None
+    if apns.priority not in (None, 5):
+        return "a silent push must have apns.priority 5 (Apple's rule for background pushes)"
+    if apns.push_type == "alert":
+        return "a silent push has apns.push_type background, not alert"
+    aps = apns.aps
+    shown = [k for k in ("alert", "badge", "sound") if aps and getattr(aps, k) is not None]
+    return f"a silent push cannot set apns.aps.{shown[0]}" if shown else None
+
+
+def _silent_android_rules(android: AndroidOverride | None) -> str | None:
+    if android is None:
+        return None
+    if android.priority == "HIGH":
+        return "a silent push is a normal-priority FCM data message: android.priority HIGH"
+    if android.notification is not None:
+        return "a silent push is data-only on FCM: it cannot have android.notification"
     return None
 
 

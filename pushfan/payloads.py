@@ -56,55 +56,55 @@ def _extras(n: Notification) -> Extras:
     return n.extras if n.extras is not None else _NO_EXTRAS
 
 
-def apns_payload(n: Notification) -> dict[str, Any]:
-    x = _extras(n)
-    aps: dict[str, Any]
-    if x.content_available:
-        aps = {"content-available": 1}
-    else:
-        alert = {
-            k: v for k, v in (("title", n.title), ("subtitle", x.subtitle), ("body", n.body)) if v
-        }
-        aps = {"alert": alert}
-        if x.badge is not None:
-            aps["badge"] = x.badge
-        if x.sound is None:
-            aps["sound"] = "default"
-        elif x.sound.critical or x.sound.volume is not None:
-            sound: dict[str, Any] = {"name": x.sound.name}
-            if x.sound.critical:
-                sound["critical"] = 1
-            if x.sound.volume is not None:
-                sound["volume"] = x.sound.volume
-            aps["sound"] = sound
-        else:
-            aps["sound"] = x.sound.name
-        for key, value in (
+def _present(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """The pairs whose value is set (not "" and not None)."""
+    return {key: value for key, value in pairs if value is not None and value != ""}
+
+
+def _apns_sound(x: Extras) -> str | dict[str, Any]:
+    if x.sound is None:
+        return "default"
+    if not (x.sound.critical or x.sound.volume is not None):
+        return x.sound.name
+    sound = {"name": x.sound.name, "critical": 1 if x.sound.critical else None}
+    return _present((*sound.items(), ("volume", x.sound.volume)))
+
+
+def _visible_aps(n: Notification, x: Extras) -> dict[str, Any]:
+    aps: dict[str, Any] = {
+        "alert": _present((("title", n.title), ("subtitle", x.subtitle), ("body", n.body)))
+    }
+    if x.badge is not None:
+        aps["badge"] = x.badge
+    aps["sound"] = _apns_sound(x)
+    aps |= _present(
+        (
             ("thread-id", x.thread_id),
             ("category", x.category),
             ("interruption-level", x.interruption_level),
-        ):
-            if value:
-                aps[key] = value
-        if x.relevance_score is not None:
-            aps["relevance-score"] = x.relevance_score
-        if x.image:
-            aps["mutable-content"] = 1
-    override = x.apns.get("aps")
-    if override:
-        for key, value in override.items():
-            if key == "alert" and isinstance(value, dict) and isinstance(aps.get("alert"), dict):
-                aps["alert"] = {**aps["alert"], **value}
-            else:
-                aps[key] = value
-    doc: dict[str, Any] = {"aps": aps, **n.data}
-    if x.url:
-        doc[URL_KEY] = x.url
-    if x.image and not x.content_available:
-        doc[IMAGE_KEY] = x.image
-    if n.collapse_id:
-        doc[ALERT_ID_KEY] = n.collapse_id
-    return doc
+            ("relevance-score", x.relevance_score),
+            ("mutable-content", 1 if x.image else None),
+        )
+    )
+    return aps
+
+
+def _merge_aps(aps: dict[str, Any], override: dict[str, Any]) -> None:
+    """The override's keys replace the rendered ones; an alert dictionary is merged."""
+    for key, value in override.items():
+        if key == "alert" and isinstance(value, dict) and isinstance(aps.get("alert"), dict):
+            aps["alert"] = {**aps["alert"], **value}
+        else:
+            aps[key] = value
+
+
+def apns_payload(n: Notification) -> dict[str, Any]:
+    x = _extras(n)
+    aps = {"content-available": 1} if x.content_available else _visible_aps(n, x)
+    _merge_aps(aps, x.apns.get("aps") or {})
+    image = x.image if not x.content_available else ""
+    extra = ((URL_KEY, x.url), (IMAGE_KEY, image), (ALERT_ID_KEY, n.collapse_id))
+    return {"aps": aps, **n.data, **_present(extra)}
 
 
 def apns_body(n: Notification) -> bytes:
@@ -141,6 +141,20 @@ def ttl_seconds(n: Notification, now: float | None = None) -> int:
     return max(0, int(n.expires_at - (now if now is not None else time.time())))
 
 
+def _fcm_shown(n: Notification, x: Extras) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `notification` block and the `android.notification` fields of a visible push."""
+    notification = _present((("title", n.title), ("body", n.body), ("image", x.image)))
+    shown = _present(
+        (
+            ("sound", x.sound.name if x.sound is not None else None),
+            ("tag", x.thread_id),
+            ("click_action", x.category),
+            ("notification_count", x.badge),
+        )
+    )
+    return notification, shown
+
+
 def fcm_message(n: Notification, token: str, now: float | None = None) -> dict[str, object]:
     x = _extras(n)
     android: dict[str, Any] = {
@@ -152,34 +166,18 @@ def fcm_message(n: Notification, token: str, now: float | None = None) -> dict[s
     data = dict(n.data)
     message: dict[str, Any] = {"token": token}
     if x.data_only:
-        for key, value in (
+        folded = (
             ("title", n.title),
             ("subtitle", x.subtitle),
             ("body", n.body),
             ("image", x.image),
-        ):
-            if value:
-                data[key] = value
+        )
+        data |= _present(folded)
     elif not x.content_available:
-        notification = {k: v for k, v in (("title", n.title), ("body", n.body)) if v}
-        if x.image:
-            notification["image"] = x.image
-        message["notification"] = notification
-        shown: dict[str, Any] = {}
-        if x.sound is not None:
-            shown["sound"] = x.sound.name
-        if x.thread_id:
-            shown["tag"] = x.thread_id
-        if x.category:
-            shown["click_action"] = x.category
-        if x.badge is not None:
-            shown["notification_count"] = x.badge
+        message["notification"], shown = _fcm_shown(n, x)
         if shown:
             android["notification"] = shown
-    if x.url:
-        data[URL_KEY] = x.url
-    if n.collapse_id:
-        data[ALERT_ID_KEY] = n.collapse_id
+    data |= _present(((URL_KEY, x.url), (ALERT_ID_KEY, n.collapse_id)))
     for key, value in x.android.items():
         if key == "notification":
             android["notification"] = {**android.get("notification", {}), **value}
