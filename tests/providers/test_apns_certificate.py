@@ -23,7 +23,7 @@ from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers import apns_certificates
 from pushfan.workers.providers.apns_fast import FastApnsProvider
 from pushfan.workers.providers.build import build_providers, build_transport
-from pushfan.workers.providers.http2_client import TransportConfig, TransportError
+from pushfan.workers.providers.transport import TransportConfig, TransportError
 from tests.simulators.conftest import Simulator
 
 BUNDLE = "com.example.alpha"
