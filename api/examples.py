@@ -15,7 +15,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "body": "50% off everything",
         "badge": 3,
         "sound": "ping.caf",
-        "image": "https://cdn.example.com/sale.png",
+        "image": "https://img.example.com/sale.png",
         "category": "REPLY",
         "thread_id": "promo",
         "interruption_level": "time-sensitive",

@@ -82,7 +82,7 @@ def test_a_rich_alert_carries_every_field_on_both_providers() -> None:
         body="50% off",
         badge=3,
         sound="ping.caf",
-        image="https://cdn.example.com/sale.png",
+        image="https://img.example.com/sale.png",
         category="REPLY",
         thread_id="promo",
         interruption_level="time-sensitive",
@@ -102,7 +102,7 @@ def test_a_rich_alert_carries_every_field_on_both_providers() -> None:
             "mutable-content": 1,
         },
         "url": "shop://sale/42",
-        "image_url": "https://cdn.example.com/sale.png",
+        "image_url": "https://img.example.com/sale.png",
         "alert_id": ALERT_ID,
     }
     assert (r.push_type, r.priority) == ("alert", "10")
@@ -111,7 +111,7 @@ def test_a_rich_alert_carries_every_field_on_both_providers() -> None:
         "notification": {
             "title": "Sale",
             "body": "50% off",
-            "image": "https://cdn.example.com/sale.png",
+            "image": "https://img.example.com/sale.png",
         },
         "android": {
             "priority": "HIGH",
@@ -163,7 +163,7 @@ def test_data_only_folds_the_visible_fields_into_fcm_data_and_stays_visible_on_i
     n = wire(
         title="New message",
         body="Hi!",
-        image="https://cdn.example.com/a.png",
+        image="https://img.example.com/a.png",
         data_only=True,
         data={"chat": "42"},
     )
@@ -173,7 +173,7 @@ def test_data_only_folds_the_visible_fields_into_fcm_data_and_stays_visible_on_i
         "chat": "42",
         "title": "New message",
         "body": "Hi!",
-        "image": "https://cdn.example.com/a.png",
+        "image": "https://img.example.com/a.png",
         "alert_id": ALERT_ID,
     }
     apns = payloads.apns_request(n)

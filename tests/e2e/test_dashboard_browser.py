@@ -182,7 +182,7 @@ def test_advanced_fields_reach_the_previews_and_the_wire(
     page.get_by_label("Subheading").fill("Today only")
     page.get_by_label("Message").fill("50% off")
     page.get_by_label("Badge").fill("3")
-    page.get_by_label("Image URL").fill("https://cdn.example.com/sale.png")
+    page.get_by_label("Image URL").fill("https://img.example.com/sale.png")
     expect(page.locator(".ios .p-subtitle")).to_have_text("Today only")
     expect(page.locator(".ios .p-badge")).to_have_text("3")
     expect(page.locator(".android .p-badge")).to_have_text("3")
@@ -209,7 +209,7 @@ def test_advanced_fields_reach_the_previews_and_the_wire(
     sample = s.sim_stats("apns", alert.get_attribute("data-alert"))["samples"][0]["payload"]
     assert sample["aps"]["alert"] == {"title": "Sale", "subtitle": "Today only", "body": "50% off"}
     assert (sample["aps"]["badge"], sample["aps"]["category"]) == (3, "REPLY")
-    assert sample["image_url"] == "https://cdn.example.com/sale.png"
+    assert sample["image_url"] == "https://img.example.com/sale.png"
 
 
 def test_no_secret_reaches_a_log_or_the_page(stack: tuple[Stack, str], page: Page) -> None:

@@ -19,7 +19,7 @@ from pushfan.seed import SANDBOX_TOKEN_PREFIX
 pytestmark = pytest.mark.e2e
 DEVICES = 400
 SANDBOX_FRACTION = 0.25
-IMAGE = "https://cdn.example.com/sale.png"
+IMAGE = "https://img.example.com/sale.png"
 
 
 @pytest.fixture(scope="module")

@@ -39,15 +39,15 @@ TOKEN = "x" * 40 + ":APA91b" + "y" * 100
         ({"aps": {"sound": {"name": "a", "volume": 3}}}, "alert", "1", "BadPayload"),
         ({"aps": {**ALERT["aps"], "colour": "red"}}, "alert", "10", "BadPayload"),
         ({"aps": {"alert": {"headline": "x"}}}, "alert", "10", "BadPayload"),
-        ({**ALERT, "image_url": "https://cdn.example.com/a.png"}, "alert", "10", "BadPayload"),
+        ({**ALERT, "image_url": "https://img.example.com/a.png"}, "alert", "10", "BadPayload"),
         (
-            {"aps": {**ALERT["aps"], "mutable-content": 1}, "image_url": "http://cdn.example.com"},
+            {"aps": {**ALERT["aps"], "mutable-content": 1}, "image_url": "http://img.example.com"},
             "alert",
             "10",
             "BadPayload",
         ),
         (
-            {"aps": {**ALERT["aps"], "mutable-content": 1}, "image_url": "https://cdn.example.com"},
+            {"aps": {**ALERT["aps"], "mutable-content": 1}, "image_url": "https://img.example.com"},
             "alert",
             "10",
             None,
