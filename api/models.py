@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from pushfan import registry
 from pushfan.alerts import AlertIn
+from pushfan.content import Message
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
@@ -55,6 +56,16 @@ class DeviceRegistration(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=32, fail_fast=True)
     locale: Annotated[str, StringConstraints(max_length=35)] | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    apns_environment: Literal["production", "sandbox"] = Field(
+        "production",
+        description="the APNs host for this iOS device: sandbox for development builds",
+    )
+
+    @model_validator(mode="after")
+    def _ios_only_sandbox(self) -> DeviceRegistration:
+        if self.platform != "ios" and self.apns_environment != "production":
+            raise ValueError("apns_environment sandbox is for ios devices only")
+        return self
 
     @model_validator(mode="after")
     def _token_or_subscription(self) -> DeviceRegistration:
@@ -80,26 +91,20 @@ class AudienceIn(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=32, fail_fast=True)
 
 
-class PushContent(Strict):
-    """What the phone shows, and for how long it may be delivered: alerts and targeted alike."""
-
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    data: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], str] = Field(
-        default_factory=dict, max_length=32, fail_fast=True
-    )
-    ttl: int = Field(3600, ge=1, le=28 * 24 * 3600, description="seconds the alert stays valid")
-    priority: Literal["high", "normal"] = "high"
+class PushContent(Message):
+    """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
+    The fields and their rules are pushfan.content.Message's."""
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
-            title=self.title,
-            body=self.body,
+            title=self.title or "",
+            body=self.body or "",
             data=self.data,
             audience=audience,
             ttl_s=self.ttl,
-            priority=self.priority,
+            priority=self.resolved_priority,
             targets=targets,
+            extras=self.extras(),
         )
 
 

@@ -36,6 +36,7 @@ from loadtest.demo import clean_redis, follow_alert, prepare_demo, say
 from loadtest.services import ensure_services
 from loadtest.stack import SERVICE_PROCESSES, Child, CpuMeter, Stack, cpu_seconds
 from pushfan import db
+from pushfan.api import examples
 from pushfan.provider import Provider
 from pushfan.settings import Settings
 
@@ -66,7 +67,7 @@ def _latencies(per_second: list[list[int]], t0: float) -> tuple[float | None, fl
 
 
 def _sims(stack: Stack, alert_id: str) -> dict[str, Any]:
-    by_provider = {p: stack.sim_stats(p, alert_id) for p in stack.providers}
+    by_provider = {p: stack.sim_stats(p, alert_id) for p in stack.simulators}
     sims = list(by_provider.values())
     per_second: dict[int, int] = {}
     for stats in sims:
@@ -99,8 +100,19 @@ def _spawn_module(stack: Stack, name: str, args: list[str], env: dict[str, str])
     return child
 
 
+def alert_body(message: str) -> dict[str, Any]:
+    """The bench's alert, or one of the OpenAPI examples of a message kind."""
+    if message == "plain":
+        return ALERT
+    return {**examples.MESSAGES[message], "ttl": 3600}
+
+
 def run_variant(
-    variant: str, devices: int, dead_fraction: float, web_fraction: float = 0.0
+    variant: str,
+    devices: int,
+    dead_fraction: float,
+    web_fraction: float = 0.0,
+    message: str = "plain",
 ) -> dict[str, Any]:
     name = f"pushfan_bench_{variant}_{os.getpid()}"  # concurrent runs never share a stack
     client = "original" if variant == "original" else "fast"
@@ -136,7 +148,7 @@ def run_variant(
         meter.start()
         triggered = time.time()
         started = time.monotonic()
-        response = http.post("/v1/alerts", json=ALERT, headers=headers)
+        response = http.post("/v1/alerts", json=alert_body(message), headers=headers)
         trigger_ms = (time.monotonic() - started) * 1000
         response.raise_for_status()
         alert_id = response.json()["id"]
@@ -336,7 +348,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.skip_baselines:
         plan += [("original", baseline), ("seed", baseline)]
     results = [
-        run_variant(variant, n, args.dead_fraction, args.web_fraction if i == 0 else 0.0)
+        run_variant(
+            variant, n, args.dead_fraction, args.web_fraction if i == 0 else 0.0, args.message
+        )
         for i, (variant, n) in enumerate(plan)
     ]
     main = results[0]

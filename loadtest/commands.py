@@ -47,6 +47,12 @@ def register_demo(sub: Subparsers[argparse.ArgumentParser]) -> None:
         default=0.0,
         help="share of browsers (Web Push, decrypted by the simulator); the rest are phones",
     )
+    demo.add_argument(
+        "--sandbox-fraction",
+        type=float,
+        default=0.1,
+        help="iOS devices registered on the APNs sandbox (development builds)",
+    )
     demo.add_argument("--senders", type=int, default=1, help="sender processes per provider")
     demo.add_argument("--dead-fraction", type=float, default=0.001)
     demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -65,6 +71,12 @@ def register_bench(sub: Subparsers[argparse.ArgumentParser]) -> None:
         type=float,
         default=0.0,
         help="share of browsers in the pushfan variant; CPU per push is then also per provider",
+    )
+    bench.add_argument(
+        "--message",
+        choices=("plain", "rich", "silent", "data_only", "overrides"),
+        default="plain",
+        help="the alert sent: the bench's plain one, or an OpenAPI example of that kind",
     )
     bench.add_argument("--json", action="store_true", help="end with one JSON summary line")
     bench.add_argument(

@@ -108,3 +108,79 @@ def write_vapid_key(folder: Path) -> VapidCredentials:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     return VapidCredentials(key_file, base64.urlsafe_b64encode(point).rstrip(b"=").decode())
+
+
+@dataclass(frozen=True)
+class ApnsCertificateFiles:
+    ca: Path  # the issuing CA (the simulator's --client-ca)
+    pem: Path  # certificate + unencrypted key
+    p12: Path  # the same as PKCS#12, with `password`
+    password: str
+    bundle_id: str
+
+
+def write_apns_certificate(folder: Path, bundle_id: str, days: int = 365) -> ApnsCertificateFiles:
+    """An APNs-style client certificate (subject UID = bundle id, CN "Apple Push Services:
+    <bundle>") from a throw-away CA, valid for `days`, as PEM and PKCS#12."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushfan test APNs CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .issuer_name(ca_name)
+        .subject_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.USER_ID, bundle_id),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Apple Push Services: {bundle_id}"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .issuer_name(ca_name)
+        .subject_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    password = secrets.token_urlsafe(12)
+    files = ApnsCertificateFiles(
+        folder / "apns-ca.pem",
+        folder / "apns-cert.pem",
+        folder / "apns-cert.p12",
+        password,
+        bundle_id,
+    )
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM) + _private_pem(key).encode()
+    )
+    files.p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            bundle_id.encode(),
+            key,
+            cert,
+            None,
+            serialization.BestAvailableEncryption(password.encode()),
+        )
+    )
+    return files

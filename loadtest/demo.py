@@ -42,6 +42,7 @@ async def prepare_demo(
     apps: list[str],
     web_fraction: float = 0.0,
     web_subscription: WebSubscriptionFn | None = None,
+    sandbox_fraction: float = 0.0,
 ) -> str:
     """Fresh schema and queues, seeded devices, and an API key for the trigger; returns the
     key."""
@@ -61,6 +62,7 @@ async def prepare_demo(
             progress=print_progress,
             web_fraction=web_fraction,
             web_subscription=web_subscription,
+            sandbox_fraction=sandbox_fraction,
         )
         say(f"  seeded {devices:,} devices in {time.monotonic() - started:.1f}s")
         _key, plaintext = await apikeys.create(conn, "demo", ["alerts:send"])
@@ -109,9 +111,17 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     clean_redis(settings)
     web = stack.web_subscription() if args.web_fraction > 0 else None
     key = asyncio.run(
-        prepare_demo(settings, args.devices, args.ios_fraction, stack.apps, args.web_fraction, web)
+        prepare_demo(
+            settings,
+            args.devices,
+            args.ios_fraction,
+            stack.apps,
+            args.web_fraction,
+            web,
+            args.sandbox_fraction,
+        )
     )
-    say(f"  starting the {', '.join(stack.providers)} simulators, API and workers")
+    say(f"  starting the {', '.join(stack.simulators)} simulators, API and workers")
     stack.start_simulators(dead_fraction=args.dead_fraction)
     api = stack.start_api()
     workers = stack.start_workers(args.senders)
@@ -136,7 +146,7 @@ def _run(stack: Stack, settings: Settings, args: argparse.Namespace) -> int:
     state = follow_alert(client, stack, alert_id, headers, args.devices, started)
     seconds = time.monotonic() - started
     counts = state["counts"]
-    sims = {p: stack.sim_stats(p, alert_id) for p in stack.providers}
+    sims = {p: stack.sim_stats(p, alert_id) for p in stack.simulators}
     sim_accepted = sum(int(s["accepted"]) for s in sims.values())
     duplicates = sum(int(s["duplicates"]) for s in sims.values())
     firsts = [s["first_accepted_at"] for s in sims.values() if s.get("first_accepted_at")]

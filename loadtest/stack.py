@@ -43,6 +43,7 @@ async def _seed_with_key(
     scopes: tuple[str, ...],
     web_fraction: float = 0.0,
     web_subscription: WebSubscriptionFn | None = None,
+    sandbox_fraction: float = 0.0,
 ) -> str:
     await db.migrate(settings)
     pool = await db.create_pool(settings, min_size=1, max_size=1)
@@ -55,6 +56,7 @@ async def _seed_with_key(
                 apps=apps,
                 web_fraction=web_fraction,
                 web_subscription=web_subscription,
+                sandbox_fraction=sandbox_fraction,
             )
         _, plaintext = await apikeys.create(pool, "stack", list(scopes))
     finally:
@@ -81,6 +83,11 @@ SERVICE_SETTINGS = (
     "redis_sentinels",
     "redis_sentinel_service",
 )
+
+
+def _port(url: str) -> str:
+    return url.rsplit(":", 1)[1]
+
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
 SIMULATOR_ONLY = frozenset(
@@ -181,6 +188,7 @@ class Stack:
     fcm_url: str
     apps: list[str]
     web_url: str | None = None  # the Web Push simulator, when the stack has web
+    apns_sandbox_url: str = ""
     children: list[Child] = field(default_factory=list)
     _own_workdir: bool = False
 
@@ -198,6 +206,7 @@ class Stack:
         workdir.mkdir(parents=True, exist_ok=True)
         apns_port, fcm_port, api_port = free_port(), free_port(), free_port()
         apns_url = f"https://127.0.0.1:{apns_port}"
+        apns_sandbox_url = f"https://127.0.0.1:{free_port()}"
         fcm_url = f"https://127.0.0.1:{fcm_port}"
         web_host = f"127.0.0.1:{free_port()}" if web else None
         app_configs = []
@@ -237,6 +246,7 @@ class Stack:
                 "PUSHFAN_REDIS_PREFIX": f"{name}:",
                 "PUSHFAN_API_PORT": str(api_port),
                 "PUSHFAN_APNS_BASE_URL": apns_url,
+                "PUSHFAN_APNS_SANDBOX_URL": apns_sandbox_url,
                 "PUSHFAN_FCM_BASE_URL": fcm_url,
                 "PUSHFAN_CA_FILE": str(workdir / "tls" / "ca.pem"),
                 "PUSHFAN_APPS": json.dumps(
@@ -260,6 +270,7 @@ class Stack:
             fcm_url=fcm_url,
             apps=list(apps),
             web_url=f"https://{web_host}" if web_host else None,
+            apns_sandbox_url=apns_sandbox_url,
             _own_workdir=own,
         )
         stack._app_configs = app_configs  # type: ignore[attr-defined]
@@ -271,6 +282,11 @@ class Stack:
     def providers(self) -> tuple[Provider, ...]:
         """The providers this stack simulates and runs senders for."""
         return tuple(p for p in Provider if p is not Provider.WEB or self.web_url)
+
+    @property
+    def simulators(self) -> tuple[str, ...]:
+        """The names `sim_stats` takes: one simulator per provider, and the APNs sandbox host."""
+        return (*(str(p) for p in self.providers), "apns-sandbox")
 
     def web_subscription(self) -> WebSubscriptionFn:
         """n -> (endpoint, keys) of a subscription the stack's Web Push simulator decrypts."""
@@ -299,14 +315,22 @@ class Stack:
         ios_fraction: float = 0.5,
         scopes: tuple[str, ...] = ("alerts:send",),
         web_fraction: float = 0.0,
+        sandbox_fraction: float = 0.0,
     ) -> str:
         """Migrate the stack's schema, seed `devices` devices over its apps (a `web_fraction`
-        of them subscriptions of the stack's Web Push simulator) and create an API key with
-        `scopes`; returns the key."""
+        of them subscriptions of the stack's Web Push simulator, `sandbox_fraction` of the iOS
+        ones on the APNs sandbox) and create an API key with `scopes`; returns the key."""
         make = self.web_subscription() if web_fraction else None
         return asyncio.run(
             _seed_with_key(
-                self.settings, devices, ios_fraction, self.apps, scopes, web_fraction, make
+                self.settings,
+                devices,
+                ios_fraction,
+                self.apps,
+                scopes,
+                web_fraction,
+                make,
+                sandbox_fraction,
             )
         )
 
@@ -382,7 +406,7 @@ class Stack:
         configs = self._app_configs  # type: ignore[attr-defined]
         tls = ["--tls-dir", str(self.workdir / "tls")]
         faults = ["--seed", "1", "--dead-fraction", str(dead_fraction), *(extra or [])]
-        apns_args = ["simulate", "apns", "--port", self.apns_url.rsplit(":", 1)[1], *tls, *faults]
+        apns_args = ["simulate", "apns", *tls, *faults]
         for c in configs:
             apns_args += [
                 "--auth-key",
@@ -399,9 +423,14 @@ class Stack:
         # The APNs simulator creates the CA first; the FCM one then reuses it.
         apns_args += apns_extra or []
         fcm_args += fcm_extra or []
-        apns = self.spawn("sim-apns", apns_args)
+        # Two APNs hosts, as Apple has: each refuses the other environment's tokens.
+        apns = self.spawn(
+            "sim-apns", [*apns_args, "--port", _port(self.apns_url), "--environment", "production"]
+        )
         self.wait_for_log(apns, "READY")
+        sandbox = [*apns_args, "--port", _port(self.apns_sandbox_url), "--environment", "sandbox"]
         fcm = self.spawn("sim-fcm", fcm_args)
+        self.wait_for_log(self.spawn("sim-apns-sandbox", sandbox), "READY")
         self.wait_for_log(fcm, "READY")
         if self.web_url:
             port = self.web_url.rsplit(":", 1)[1]
@@ -442,7 +471,9 @@ class Stack:
         return started
 
     def sim_stats(self, which: str, collapse_id: str | None = None) -> dict[str, Any]:
-        url = {"apns": self.apns_url, "fcm": self.fcm_url}.get(which) or self.web_url
+        """`/_sim/stats` of the "apns", "apns-sandbox", "fcm" or "web" simulator."""
+        urls = {"apns": self.apns_url, "apns-sandbox": self.apns_sandbox_url, "fcm": self.fcm_url}
+        url = urls.get(which) or self.web_url
         assert url, f"no {which} simulator in this stack"
         params = {"collapse_id": collapse_id} if collapse_id else None
         ca = ssl.create_default_context(cafile=str(self.workdir / "tls" / "ca.pem"))

@@ -20,7 +20,7 @@ import orjson
 
 from pushfan import outcome_record
 from pushfan.apikeys import DEFAULT_OWNER
-from pushfan.messages import AudienceFilter, Notification, TargetSpec
+from pushfan.messages import AudienceFilter, Extras, Notification, TargetSpec
 from pushfan.progress import Counts
 
 
@@ -37,6 +37,7 @@ class AlertIn:
     ttl_s: int
     priority: str
     targets: TargetSpec | None = None  # set for a targeted push (kind 'targeted')
+    extras: Extras | None = None  # everything beyond title, body and data (pushfan.content)
 
     @property
     def kind(self) -> str:
@@ -57,6 +58,8 @@ class AlertIn:
         }
         if self.targets is not None:
             doc["targets"] = msgspec.to_builtins(self.targets)
+        if self.extras is not None:
+            doc["extras"] = msgspec.to_builtins(self.extras)
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -85,6 +88,7 @@ class Alert:
     recoveries: int = 0  # times Redis lost this alert's state while it ran (rebuilt each time)
     last_recovery_at: datetime | None = None
     resent: int | None = None  # pushes the record shows sent twice; set when it finished
+    extras: Extras | None = None
 
     def notification(self) -> Notification:
         return Notification(
@@ -94,6 +98,7 @@ class Alert:
             priority="high" if self.priority == "high" else "normal",
             expires_at=int(self.expires_at.timestamp()),
             collapse_id=self.id,
+            extras=self.extras,
         )
 
 
@@ -125,7 +130,13 @@ def _from_row(row: asyncpg.Record) -> Alert:
         recoveries=row["recoveries"],
         last_recovery_at=row["last_recovery_at"],
         resent=row["resent"],
+        extras=_extras(row["content"]),
     )
+
+
+def _extras(content: str) -> Extras | None:
+    extras = msgspec.json.decode(content, type=Extras)
+    return None if extras == Extras() else extras
 
 
 async def create(
@@ -149,9 +160,9 @@ async def create(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
                             audience_filter, ttl_s, priority, created_by, expires_at,
-                            kind, targets, owner)
+                            kind, targets, owner, content)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
-                now() + make_interval(secs => $8::integer), $11, $12::jsonb, $13)
+                now() + make_interval(secs => $8::integer), $11, $12::jsonb, $13, $14::jsonb)
         ON CONFLICT (created_by, idempotency_key) DO NOTHING
         RETURNING *
         """,
@@ -168,6 +179,7 @@ async def create(
         alert.kind,
         None if alert.targets is None else msgspec.json.encode(alert.targets).decode(),
         owner,
+        msgspec.json.encode(alert.extras or Extras()).decode(),
     )
     if row is not None:
         return _from_row(row), True

@@ -8,7 +8,7 @@ notification once, then only ids and tokens.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -21,13 +21,40 @@ class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tags: list[str] = []
 
 
+class Sound(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    name: str
+    critical: bool = False
+    volume: float | None = None
+
+
+class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """What a message says beyond title, body and data (pushfan.content validates it; "" and
+    None mean unset). `apns` and `android` are the validated override blocks, in the
+    providers' own spelling, merged over the rendered payloads by pushfan.payloads."""
+
+    subtitle: str = ""
+    badge: int | None = None  # 0 clears the badge
+    sound: Sound | None = None  # None: APNs plays "default", FCM the channel's sound
+    image: str = ""
+    category: str = ""
+    thread_id: str = ""
+    interruption_level: str = ""
+    relevance_score: float | None = None
+    url: str = ""
+    content_available: bool = False  # silent (background) push
+    data_only: bool = False  # FCM gets data only
+    apns: dict[str, Any] = {}
+    android: dict[str, Any] = {}
+
+
 class Notification(msgspec.Struct, frozen=True):
-    title: str
+    title: str  # "" for a silent push
     body: str
     data: dict[str, str] = {}
     priority: Literal["high", "normal"] = "high"
     expires_at: int = 0  # unix seconds; pushes after it are never sent
     collapse_id: str = ""  # = alert id: one notification on the phone even if sent twice
+    extras: Extras | None = None  # None: a plain title + body alert
 
 
 class TokenTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -65,13 +92,24 @@ class ExpandTask(msgspec.Struct, frozen=True):
 
 class SendBatch(msgspec.Struct, frozen=True):
     alert_id: str
-    batch_id: str  # alert:shard:provider:app:seq, the same on every re-expansion
+    batch_id: str  # alert:shard:provider[-sandbox]:app:seq, the same on every re-expansion
     provider: Provider
     app: str
     notification: Notification
     device_ids: list[int]
     tokens: list[str]
     attempt: int = 0
+    environment: Literal["production", "sandbox"] = "production"  # APNs host
+
+    @property
+    def route(self) -> str:
+        """The key of the provider client that sends it: the app, on the APNs host of the
+        batch's environment."""
+        return route(self.app, self.environment)
+
+
+def route(app: str, environment: str) -> str:
+    return app if environment == "production" else f"{app}@{environment}"
 
 
 class InvalidTokens(msgspec.Struct, frozen=True):

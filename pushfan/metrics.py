@@ -39,6 +39,11 @@ RATE_LIMIT_WAIT = Histogram(
     buckets=(0, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )
 IN_FLIGHT = Gauge("pushfan_pushes_in_flight", "Pushes sent and not yet answered", ["provider"])
+APNS_CERTIFICATE_EXPIRY = Gauge(
+    "pushfan_apns_certificate_expiry_seconds",
+    "Seconds until the first of this process's APNs client certificates expires"
+    " (0 when no app uses certificate auth)",
+)
 BATCHES = Counter("pushfan_batches_total", "Send batches processed", ["provider", "result"])
 EXPANDED_TARGETS = Counter("pushfan_expanded_targets_total", "Targets published by the expander")
 EXPANDED_SHARDS = Counter("pushfan_expanded_shards_total", "Shards fully expanded")

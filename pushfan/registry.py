@@ -59,6 +59,7 @@ class DeviceIn:
     time_zone: str | None = None
     push_keys: str | None = None  # web only: 'p256dh auth' (pushfan.webpush)
     subscription_expires_at: datetime | None = None  # web only, as the browser said
+    apns_environment: str = "production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,15 @@ class Target:
     platform: str
     app: str
     token: str
+    environment: str = "production"  # the APNs host that serves it (iOS only)
+
+
+# The columns of a Target, in its field order, for the queries that stream them.
+TARGET_COLUMNS = f"id, platform, app, {SEND_TOKEN.format('')} AS token, apns_environment"
+
+
+def target_of(row: asyncpg.Record) -> Target:
+    return Target(row[0], row[1], row[2], row[3], row[4])
 
 
 async def upsert(
@@ -80,12 +90,13 @@ async def upsert(
     row = await conn.fetchrow(
         """
         INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone, owner,
-                             push_keys, subscription_expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             push_keys, subscription_expires_at, apns_environment)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (app, platform, token) DO UPDATE SET
             user_id = EXCLUDED.user_id, tags = EXCLUDED.tags, locale = EXCLUDED.locale,
             time_zone = EXCLUDED.time_zone, push_keys = EXCLUDED.push_keys,
             subscription_expires_at = EXCLUDED.subscription_expires_at,
+            apns_environment = EXCLUDED.apns_environment,
             active = true, deactivated_at = NULL, updated_at = now()
         WHERE devices.owner = EXCLUDED.owner
            OR devices.user_id IS NOT DISTINCT FROM EXCLUDED.user_id
@@ -101,6 +112,7 @@ async def upsert(
         owner,
         device.push_keys,
         device.subscription_expires_at,
+        device.apns_environment,
     )
     if row is None:
         return None
@@ -179,7 +191,7 @@ async def stream_targets(
     """
     where, params = _filter_sql(audience, 4)
     sql = (
-        f"SELECT id, platform, app, {SEND_TOKEN.format('')} AS token FROM devices "
+        f"SELECT {TARGET_COLUMNS} FROM devices "
         f"WHERE active AND id >= $1 AND id < $2{where} ORDER BY id LIMIT $3"
     )
     cursor = lo
@@ -187,7 +199,7 @@ async def stream_targets(
         rows = await conn.fetch(sql, cursor, hi, page_size, *params)
         if not rows:
             return
-        yield [Target(r["id"], r["platform"], r["app"], r["token"]) for r in rows]
+        yield [target_of(r) for r in rows]
         if len(rows) < page_size:
             return
         cursor = rows[-1]["id"] + 1

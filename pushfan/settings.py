@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pushfan.webpush import DEFAULT_PUSH_SERVICES
 
 APNS_PRODUCTION_URL = "https://api.push.apple.com"
+APNS_SANDBOX_URL = "https://api.sandbox.push.apple.com"
 FCM_PRODUCTION_URL = "https://fcm.googleapis.com"
 
 
@@ -26,12 +27,17 @@ class AppConfig(BaseModel):
     """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    # APNs token auth (.p8 key).
+    # APNs token auth (.p8 key)...
     apns_topic: str | None = None
     apns_key_id: str | None = None
     apns_team_id: str | None = None
     apns_key_file: Path | None = None
     apns_key: SecretStr | None = None
+    # ...or certificate auth (mutual TLS): PEM (certificate + key) or PKCS#12 (.p12) file, or
+    # the PEM inline; the password of an encrypted key or of the .p12.
+    apns_cert_file: Path | None = None
+    apns_cert: SecretStr | None = None
+    apns_cert_password: SecretStr | None = None
     # FCM HTTP v1.
     fcm_project_id: str | None = None
     fcm_service_account_file: Path | None = None
@@ -47,11 +53,33 @@ class AppConfig(BaseModel):
     apns_rate_limit_per_s: float | None = Field(None, ge=0)
     fcm_rate_limit_per_s: float | None = Field(None, ge=0)
 
+    @model_validator(mode="after")
+    def _one_apns_auth(self) -> AppConfig:
+        token = bool(self.apns_key_file or self.apns_key)
+        if token and self.uses_apns_certificate:
+            raise ValueError(f"app {self.name}: APNs token key or certificate, not both")
+        return self
+
+    @property
+    def uses_apns_certificate(self) -> bool:
+        return bool(self.apns_cert_file or self.apns_cert)
+
     @property
     def has_apns(self) -> bool:
+        if self.uses_apns_certificate:
+            return bool(self.apns_topic)
         return bool(self.apns_topic and self.apns_key_id and self.apns_team_id) and bool(
             self.apns_key_file or self.apns_key
         )
+
+    def apns_certificate_bytes(self) -> tuple[bytes, str | None]:
+        """The certificate (PEM or PKCS#12 bytes) and its password, for apns_certificate."""
+        password = self.apns_cert_password
+        secret = password.get_secret_value() if password is not None else None
+        if self.apns_cert is not None:
+            return self.apns_cert.get_secret_value().encode(), secret
+        assert self.apns_cert_file is not None, f"app {self.name} has no APNs certificate"
+        return self.apns_cert_file.read_bytes(), secret
 
     @property
     def has_fcm(self) -> bool:
@@ -181,6 +209,7 @@ class Settings(BaseSettings):
     # Providers: base URLs are settings so the same code talks to Apple, Google or the
     # simulators; ca_file is the CA to trust for them (the simulators' own CA in tests).
     apns_base_url: str = APNS_PRODUCTION_URL
+    apns_sandbox_url: str = APNS_SANDBOX_URL  # devices registered with apns_environment sandbox
     fcm_base_url: str = FCM_PRODUCTION_URL
     fcm_token_url: str | None = None  # default: the service account's token_uri
     ca_file: Path | None = None

@@ -17,6 +17,7 @@ re-expansion makes the same batch ids).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -53,8 +54,17 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
     reserved = payloads.reserved_data_key(alert.data)
     if reserved:
         raise Invalid(reserved)
-    # Measured with a collapse id as long as the real one (a UUID) that the sender adds.
-    probe = Notification(title=alert.title, body=alert.body, data=alert.data, collapse_id="0" * 36)
+    # Rendered as the senders will (overrides merged), with a collapse id as long as the
+    # real one (a UUID) and the longest expiry.
+    probe = Notification(
+        title=alert.title,
+        body=alert.body,
+        data=alert.data,
+        priority="high" if alert.priority == "high" else "normal",
+        expires_at=int(time.time()) + alert.ttl_s,
+        collapse_id="0" * 36,
+        extras=alert.extras,
+    )
     reason = payloads.oversize_reason(probe) or webpush.oversize_reason(probe)
     if reason:
         raise Invalid(reason)

@@ -4,8 +4,9 @@ Targets are grouped per (provider, app) into batches of at most `batch_size` (we
 also per push-service origin, so a batch reuses one origin's connections and takes from its
 rate limit), each published with confirms as soon as it is full, with at most
 MAX_UNCONFIRMED publishes awaiting their confirm (bounding memory). Batch ids are
-`alert:shard:provider:app:seq` (seq counted per (provider, app) across origins), the same on
-every re-expansion of the same targets in the same order.
+`alert:shard:provider:app:seq` (seq counted per (provider, app) across origins; provider
+is `apns-sandbox` for APNs sandbox batches: batches are per APNs environment too), the same
+on every re-expansion of the same targets in the same order.
 """
 
 from __future__ import annotations
@@ -36,16 +37,21 @@ class Batcher:
         self._queues = queues
         self._size = batch_size
         self._task = task
-        # (provider, app, origin): origin is "" but for web targets.
+        # (provider, app, lane): lane is the origin of a web target, the APNs environment of
+        # an iOS one ("production" or "sandbox"), "" for FCM.
         self._buffers: dict[tuple[Provider, str, str], list[registry.Target]] = defaultdict(list)
-        self._sequence: dict[tuple[Provider, str], int] = defaultdict(int)
+        self._sequence: dict[tuple[str, str], int] = defaultdict(int)
         self._unconfirmed: set[asyncio.Task[None]] = set()
 
     async def add(self, targets: Iterable[registry.Target]) -> None:
         for target in targets:
             provider = PLATFORM_PROVIDER[target.platform]
-            origin = webpush.origin_of(target.token) if provider is Provider.WEB else ""
-            key = (provider, target.app, origin)
+            lane = ""
+            if provider is Provider.WEB:
+                lane = webpush.origin_of(target.token)
+            elif provider is Provider.APNS:
+                lane = target.environment
+            key = (provider, target.app, lane)
             buffer = self._buffers[key]
             buffer.append(target)
             if len(buffer) >= self._size:
@@ -53,18 +59,21 @@ class Batcher:
 
     async def _flush(self, key: tuple[Provider, str, str]) -> None:
         targets = self._buffers.pop(key)
-        provider, app, _ = key
-        seq = self._sequence[provider, app]
-        self._sequence[provider, app] += 1
+        provider, app, lane = key
+        environment = lane if provider is Provider.APNS else "production"
+        name = provider if environment == "production" else f"{provider}-{environment}"
+        seq = self._sequence[name, app]
+        self._sequence[name, app] += 1
         task = self._task
         batch = SendBatch(
             alert_id=task.alert_id,
-            batch_id=f"{task.alert_id}:{task.shard}:{provider}:{app}:{seq}",
+            batch_id=f"{task.alert_id}:{task.shard}:{name}:{app}:{seq}",
             provider=provider,
             app=app,
             notification=task.notification,
             device_ids=[t.id for t in targets],
             tokens=[t.token for t in targets],
+            environment=environment,  # type: ignore[arg-type]
         )
         while len(self._unconfirmed) >= MAX_UNCONFIRMED:
             done, _ = await asyncio.wait(self._unconfirmed, return_when=asyncio.FIRST_COMPLETED)

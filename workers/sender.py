@@ -131,7 +131,7 @@ class Sender:
         rate_key = RateKey(self.provider, rate_subject(batch))
         # Reserve the first slice along with the lease, unless nothing will be sent (a
         # cancelled alert's batches must not run up the shared rate limit).
-        sendable = batch.app in self.clients and not self._dropped(batch)
+        sendable = batch.route in self.clients and not self._dropped(batch)
         async with self.ledger.lease(
             batch.alert_id,
             batch.batch_id,
@@ -153,14 +153,15 @@ class Sender:
         if self._dropped(batch):
             await self._end_unsent(pending, self._drop_outcome(batch))
             return
-        client = self.clients.get(batch.app)
+        client = self.clients.get(batch.route)
         if client is None:
             # No credentials for this app here: nothing can send it, count it failed.
             log.error(
-                "batch %s: no %s credentials for app %r",
+                "batch %s: no %s credentials for app %r (%s)",
                 batch.batch_id,
                 self.provider,
                 batch.app,
+                batch.environment,
             )
             await self._end_unsent(pending, Outcome.FAILED)
             return

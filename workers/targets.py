@@ -20,17 +20,19 @@ T = TypeVar("T")
 
 # $apps: the apps the push may reach (its key's), NULL for every app.
 _BY_ID = f"""
-SELECT id, platform, app, {registry.SEND_TOKEN.format("")} AS token FROM devices
+SELECT {registry.TARGET_COLUMNS} FROM devices
 WHERE active AND id = ANY($1::bigint[]) AND ($2::text[] IS NULL OR app = ANY($2))
 """
 _BY_TOKEN = f"""
-SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token FROM devices d
+SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token,
+       d.apns_environment FROM devices d
 JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(platform, app, token)
   USING (platform, app, token)
 WHERE d.active AND ($4::text[] IS NULL OR d.app = ANY($4))
 """
 _BY_USER = f"""
-SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token FROM devices d
+SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token,
+       d.apns_environment FROM devices d
 JOIN unnest($1::text[], $2::text[]) AS u(app, user_id) USING (app, user_id)
 WHERE d.active AND ($3::text[] IS NULL OR d.app = ANY($3))
 """
@@ -52,7 +54,7 @@ async def resolve(
 
     def keep(rows: list[asyncpg.Record]) -> None:
         for r in rows:
-            found[r["id"]] = registry.Target(r["id"], r["platform"], r["app"], r["token"])
+            found[r["id"]] = registry.target_of(r)
 
     for ids in pages(spec.device_ids, page_size):
         keep(await pool.fetch(_BY_ID, list(ids), only))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
 
 from pushfan import alerts
-from pushfan.api import alerting, tenancy
+from pushfan.api import alerting, examples, tenancy
 from pushfan.api.deps import Res, require, require_trigger, require_write
 from pushfan.api.models import INVALID, NOT_FOUND, AlertCreate, AlertOut
 from pushfan.api.routing import GuardedRoute
@@ -26,7 +26,7 @@ router = APIRouter(
     responses=alerting.TRIGGER_RESPONSES,
 )
 async def create_alert(
-    body: AlertCreate,
+    body: Annotated[AlertCreate, Body(openapi_examples=examples.ALERTS)],
     res: Res,
     response: Response,
     key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],

@@ -58,6 +58,7 @@ async def register_device(
             locale=body.locale,
             time_zone=body.time_zone,
             **web,
+            apns_environment=body.apns_environment,
         ),
         key.owner,
     )

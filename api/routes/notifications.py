@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Response, status
 
 from pushfan import alerts
-from pushfan.api import alerting, tenancy
+from pushfan.api import alerting, examples, tenancy
 from pushfan.api.deps import Res, require, require_trigger
 from pushfan.api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
 from pushfan.api.routing import GuardedRoute
@@ -32,7 +32,7 @@ router = APIRouter(
     responses=alerting.TRIGGER_RESPONSES,
 )
 async def create_notification(
-    body: NotificationCreate,
+    body: Annotated[NotificationCreate, Body(openapi_examples=examples.NOTIFICATIONS)],
     res: Res,
     response: Response,
     key: Annotated[ApiKey, Depends(require_trigger("notifications:send"))],

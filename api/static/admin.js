@@ -55,10 +55,28 @@ function alertBody() {
     if (at < 1) throw new Error(`data line "${line}" is not key=value`);
     data[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
-  return {
-    title: form.title.value, body: form.body.value, data, audience: audience(),
-    ttl: Number(form.ttl.value), priority: form.priority.value,
-  };
+  const body = { data, audience: audience(), ttl: Number(form.ttl.value) };
+  if (form.content_available.checked) {
+    // Silent: nothing visible, and the server's default priority (normal) for it.
+    body.content_available = true;
+  } else {
+    body.title = form.title.value;
+    body.body = form.body.value;
+    body.priority = form.priority.value;
+    const text = ["subtitle", "sound", "image", "category", "thread_id",
+      "interruption_level", "url"];
+    for (const name of text) if (form[name].value.trim()) body[name] = form[name].value.trim();
+    if (form.badge.value !== "") body.badge = Number(form.badge.value);
+    if (form.relevance_score.value !== "") body.relevance_score = Number(form.relevance_score.value);
+    if (form.data_only.checked) body.data_only = true;
+  }
+  for (const name of ["apns", "android"]) {
+    const text = form[name].value.trim();
+    if (!text) continue;
+    try { body[name] = JSON.parse(text); }
+    catch (_) { throw new Error(`the ${name} override is not valid JSON`); }
+  }
+  return body;
 }
 
 function audienceQuery() {
@@ -93,15 +111,36 @@ function estimateSoon() {
 }
 
 function preview() {
+  const silent = form.content_available.checked;
+  document.getElementById("visible").hidden = silent;
+  form.title.required = form.body.required = !silent;
   const title = form.title.value || "Title";
   const body = form.body.value || "Message";
+  const subtitle = form.subtitle.value.trim();
+  const image = form.image.value.trim();
+  const badge = form.badge.value;
   for (const el of document.querySelectorAll(".p-title")) el.textContent = title;
   for (const el of document.querySelectorAll(".p-body")) el.textContent = body;
+  for (const el of document.querySelectorAll(".p-subtitle")) {
+    el.textContent = subtitle;
+    el.hidden = !subtitle;
+  }
+  for (const el of document.querySelectorAll(".p-image")) {
+    // Named, not loaded: the page's CSP keeps remote images out of the dashboard.
+    el.textContent = image ? `🖼 ${image.split("/").pop() || image}` : "";
+    el.hidden = !image;
+  }
+  for (const el of document.querySelectorAll(".p-badge")) {
+    el.textContent = badge;
+    el.hidden = badge === "" || Number(badge) === 0;
+  }
+  for (const el of document.querySelectorAll(".banner")) el.hidden = silent;
+  for (const el of document.querySelectorAll(".p-silent")) el.hidden = !silent;
 }
 
 form.addEventListener("input", (event) => {
   document.getElementById("filters").hidden = form.scope.value === "everyone";
-  if (["title", "body"].includes(event.target.name)) preview();
+  preview();
   if (["scope", "platforms", "apps", "tags"].includes(event.target.name)) estimateSoon();
   idempotencyKey = newKey(); // an edited alert is a new alert
 });
@@ -120,7 +159,7 @@ form.addEventListener("submit", async (event) => {
   const current = await refreshEstimate();
   if (!current) return showError("Could not count the audience; check the filters.");
   document.getElementById("confirm-text").textContent =
-    `“${body.title}” will be sent to ${fmt(current.audience)} devices. This cannot be undone.`;
+    `“${body.title || "Silent push"}” will be sent to ${fmt(current.audience)} devices. This cannot be undone.`;
   document.getElementById("confirm-send").textContent = `Send to ${fmt(current.audience)} devices`;
   dialog.returnValue = "";
   dialog.showModal();
@@ -163,6 +202,8 @@ function el(tag, text, attrs) {
   return node;
 }
 
+function titleOf(a) { return a.title || "(silent push)"; }
+
 function finishedOf(c) { return c.delivered + c.invalid + c.failed + c.expired; }
 
 function rateOf(a) {
@@ -191,9 +232,9 @@ function runningCard(a) {
   const finished = finishedOf(c) + (c.cancelled || 0);
   const rate = rateOf(a);
   const card = el("article", null, { class: "alert", "data-alert": a.id, "data-status": a.status });
-  card.appendChild(el("h3", a.title));
+  card.appendChild(el("h3", titleOf(a)));
   const pct = c.audience ? Math.min(100, Math.floor((finished * 100) / c.audience)) : 0;
-  const bar = el("progress", null, { max: c.audience || 1, "aria-label": `Progress of ${a.title}` });
+  const bar = el("progress", null, { max: c.audience || 1, "aria-label": `Progress of ${titleOf(a)}` });
   if (c.audience !== null) bar.value = finished;
   card.appendChild(bar);
   const running = RUNNING.has(a.status);
@@ -220,7 +261,7 @@ function runningCard(a) {
 async function cancelAlert(a, button) {
   if (button.dataset.armed !== "1") { // two clicks: a stray tap never stops an alert
     button.dataset.armed = "1";
-    button.textContent = `Really cancel “${a.title}”?`;
+    button.textContent = `Really cancel “${titleOf(a)}”?`;
     return;
   }
   button.disabled = true;
@@ -237,7 +278,7 @@ function historyRow(a) {
   const c = a.counts;
   const row = el("tr", null, { "data-alert": a.id, "data-status": a.status });
   const when = new Date(a.created_at).toLocaleString();
-  for (const v of [when, a.title, a.status, c.audience === null ? "…" : fmt(c.audience),
+  for (const v of [when, titleOf(a), a.status, c.audience === null ? "…" : fmt(c.audience),
     fmt(c.delivered), fmt(c.invalid), fmt(c.failed), fmt(c.expired)]) row.appendChild(el("td", v));
   return row;
 }
@@ -266,7 +307,7 @@ async function poll() {
     const button = card.querySelector("button[data-cancel]");
     if (button && armed.has(a.id)) {
       button.dataset.armed = "1";
-      button.textContent = `Really cancel “${a.title}”?`;
+      button.textContent = `Really cancel “${titleOf(a)}”?`;
     }
     running.appendChild(card);
   }

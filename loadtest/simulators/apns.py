@@ -1,10 +1,12 @@
 """The APNs provider API (`POST /3/device/<token>` over HTTP/2), as Apple documents it.
 
-Checks, in order: method and path, provider token, headers, payload, then injected faults
-(429, 5xx), then whether the device is dead (410 Unregistered). An accepted push is recorded
-under its `apns-collapse-id`. Error bodies are `{"reason": ...}`; `BadPayload` (JSON that is
-not an object with an `aps` dictionary) is this simulator's own reason, since Apple documents
-none for it.
+Checks, in order: method and path, provider token, headers, payload (JSON, then the rules
+of apns_rules: push type vs payload, priority vs push type, aps keys and values, image URL),
+then injected faults (429, 5xx), then whether the device is dead (410 Unregistered). An
+accepted push is recorded under its `apns-collapse-id` and `apns-push-type` (a sample of its
+headers and payload kept). Error bodies are `{"reason": ...}`; `BadPayload` (JSON that is
+not an object with an `aps` dictionary, or a payload its push type forbids) is this
+simulator's own reason, since Apple documents none for it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
+from loadtest.simulators.apns_rules import payload_refusal
 from loadtest.simulators.control import PREFIX, handle_control
 from loadtest.simulators.faults import FaultConfig, Faults
 from loadtest.simulators.recorder import Recorder
 from loadtest.simulators.rsgi import Headers, HTTPProtocol, Scope, bearer, send_json
+from pushfan.seed import is_sandbox_token
 
 DEVICE_PATH = "/3/device/"
 MAX_PAYLOAD = 4096
@@ -29,6 +34,13 @@ MAX_COLLAPSE_ID = 64
 PUSH_TYPES = frozenset(
     "alert background location voip complication fileprovider mdm liveactivity pushtotalk"
     " widgets controls".split()
+)
+SAMPLED_HEADERS = (
+    "apns-push-type",
+    "apns-priority",
+    "apns-expiration",
+    "apns-collapse-id",
+    "apns-topic",
 )
 _TOKEN = re.compile(r"[0-9a-fA-F]{64}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -51,6 +63,13 @@ class ApnsConfig:
     keys: list[AuthKey]
     topics: frozenset[str] = frozenset()  # empty: any topic
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # "production" or "sandbox": the host this simulator plays; a token of the other
+    # environment (pushfan.seed.is_sandbox_token) is a BadDeviceToken, as on Apple's hosts.
+    # None: every token is welcome.
+    environment: str | None = None
+    # Certificate auth (the server verifies client certificates, see server.ServeOptions):
+    # the connection authenticates, so no provider token is asked for.
+    client_certificates: bool = False
 
 
 class ApnsApp:
@@ -89,18 +108,41 @@ class ApnsApp:
             gone = {"reason": "Unregistered", "timestamp": self._started_ms}
             send_json(proto, 410, gone, [("apns-id", apns_id or str(uuid.uuid4()))])
             return
-        self.recorder.accept(token, scope.headers.get("apns-collapse-id"))
+        headers = scope.headers
+        push_type = headers.get("apns-push-type") or "alert"
+
+        def sample() -> dict[str, Any]:
+            kept = {name: headers.get(name) for name in SAMPLED_HEADERS}
+            present = {name: value for name, value in kept.items() if value is not None}
+            return {"headers": present, "payload": orjson.loads(body)}
+
+        self.recorder.accept(token, headers.get("apns-collapse-id"), push_type, sample)
         proto.response_empty(200, [("apns-id", apns_id or str(uuid.uuid4()))])
 
     def _refusal(self, scope: Scope, path: str, body: bytes, apns_id: str) -> str | None:
         if scope.method != "POST":
             return "MethodNotAllowed"
-        refused = _path_refusal(path) or self.auth.check(bearer(scope), time.time())
+        refused = _path_refusal(path) or self._environment_refusal(path)
+        if refused is None and not self.config.client_certificates:
+            refused = self.auth.check(bearer(scope), time.time())
         if refused is not None:
             return refused
         if apns_id and not _UUID.fullmatch(apns_id):
             return "BadMessageId"
-        return self._header_refusal(scope.headers) or _payload_refusal(body)
+        headers = scope.headers
+        refused = self._header_refusal(headers)
+        if refused is not None:
+            return refused
+        push_type = headers.get("apns-push-type") or "alert"
+        return _payload_refusal(body, push_type, headers.get("apns-priority") or "10")
+
+    def _environment_refusal(self, path: str) -> str | None:
+        """BadDeviceToken for a token of the other environment than the host played."""
+        environment = self.config.environment
+        if environment is None:
+            return None
+        sandbox = is_sandbox_token(path[len(DEVICE_PATH) :])
+        return None if sandbox == (environment == "sandbox") else "BadDeviceToken"
 
     def _header_refusal(self, headers: Headers) -> str | None:
         topic = headers.get("apns-topic")
@@ -138,7 +180,7 @@ class ApnsApp:
         send_json(proto, _STATUS.get(reason, 400), {"reason": reason}, headers)
 
 
-def _payload_refusal(body: bytes) -> str | None:
+def _payload_refusal(body: bytes, push_type: str, priority: str) -> str | None:
     if not body:
         return "PayloadEmpty"
     if len(body) > MAX_PAYLOAD:
@@ -149,7 +191,7 @@ def _payload_refusal(body: bytes) -> str | None:
         return "BadPayload"
     if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
         return "BadPayload"
-    return None
+    return payload_refusal(payload, push_type, priority)
 
 
 def _path_refusal(path: str) -> str | None:

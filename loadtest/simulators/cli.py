@@ -76,12 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth-key",
         action="append",
         default=[],
-        required=True,
         metavar="KEY_ID:TEAM_ID:PUBLIC_PEM",
-        help="repeatable, one per app",
+        help="token auth: repeatable, one per app (required unless --client-ca)",
+    )
+    apns.add_argument(
+        "--client-ca",
+        type=Path,
+        help="certificate auth: only clients presenting a certificate from this CA connect;"
+        " no provider token is asked for (--topic lists the certificates' bundle ids)",
     )
     apns.add_argument(
         "--topic", action="append", default=[], help="accepted apns-topic (repeatable); default any"
+    )
+    apns.add_argument(
+        "--environment",
+        choices=("production", "sandbox"),
+        help="the APNs host played: tokens of the other environment (sandbox tokens start"
+        " with pushfan.seed.SANDBOX_TOKEN_PREFIX) get BadDeviceToken; default any token",
     )
     fcm = sub.add_parser("fcm", parents=[_common()], help="Google FCM HTTP v1")
     fcm.add_argument(
@@ -139,8 +150,13 @@ def main(argv: list[str]) -> int:
         origin = args.origin or f"{'http' if args.h2c else 'https'}://{args.host}:{port}"
         app = WebPushApp(WebPushConfig(origin, frozenset(args.vapid_key), faults))
     elif args.provider == "apns":
+        if not args.auth_key and args.client_ca is None:
+            build_parser().error("apns needs --auth-key or --client-ca")
         keys = [AuthKey.parse(spec) for spec in args.auth_key]
-        app = ApnsApp(ApnsConfig(keys, frozenset(args.topic), faults))
+        config = ApnsConfig(
+            keys, frozenset(args.topic), faults, args.environment, args.client_ca is not None
+        )
+        app = ApnsApp(config)
         port = args.port or 8443
     else:
         accounts = [ServiceAccount.parse(spec) for spec in args.account]
@@ -154,5 +170,6 @@ def main(argv: list[str]) -> int:
         key=args.key,
         tls_dir=args.tls_dir,
         drop_connection_every=args.drop_connection_every,
+        client_ca=getattr(args, "client_ca", None),
     )
     return run(app, options)

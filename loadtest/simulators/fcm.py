@@ -3,7 +3,9 @@
 Checks, in order: path, bearer token (401 UNAUTHENTICATED), project (403 SENDER_ID_MISMATCH
 when `--project` is given and the project is not one of them), request body (400
 INVALID_ARGUMENT), injected faults (429 QUOTA_EXCEEDED with Retry-After, 503 UNAVAILABLE, 500
-INTERNAL), then whether the token is dead (404 UNREGISTERED). `validate_only` requests are
+INTERNAL), then whether the token is dead (404 UNREGISTERED). Accepted messages are counted per kind
+(`notification` when the system draws it, `data` when only the app gets it) with a sample of
+each alert's messages (without the token). `validate_only` requests are
 checked the same way but counted as `validated`, not accepted. Errors use Google's shape with
 an FcmError detail; 401 carries none, as Google's front end answers it before FCM does.
 """
@@ -21,6 +23,7 @@ import orjson
 
 from loadtest.simulators.control import PREFIX, handle_control
 from loadtest.simulators.faults import FaultConfig, Faults
+from loadtest.simulators.fcm_android import kind
 from loadtest.simulators.fcm_message import payload_too_big, request_refusal
 from loadtest.simulators.oauth import GOOGLE_TOKEN_URI, GrantError, ServiceAccount, TokenIssuer
 from loadtest.simulators.recorder import Recorder
@@ -121,7 +124,12 @@ class FcmApp:
             send_json(proto, 200, {"name": f"projects/{project}/messages/fake_message_id"})
             return
         target = token or _target_key(message)
-        self.recorder.accept(target, (message.get("android") or {}).get("collapse_key"))
+        collapse_key = (message.get("android") or {}).get("collapse_key")
+
+        def sample() -> dict[str, Any]:
+            return {key: value for key, value in message.items() if key != "token"}
+
+        self.recorder.accept(target, collapse_key, kind(message), sample)
         name = f"projects/{project}/messages/0:{time.time_ns() // 1000}%{next(self._ids):x}"
         send_json(proto, 200, {"name": name})
 

@@ -6,6 +6,10 @@ are computed on demand with numpy from a snapshot, in a thread, so the event loo
 serving while a large stats request is answered. Python's str hash is random per process but
 stable within it, which is all counting needs; two tokens colliding in 64 bits among 10^7 is
 a one-in-a-few-hundred-thousand event.
+
+Accepted pushes are also counted per (collapse id, push type) (APNs `apns-push-type`, FCM
+`notification` or `data`), and the first SAMPLES_PER_ID received requests of each of the
+first SAMPLED_IDS collapse ids are kept, so a test can check what the wire carried.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ NO_COLLAPSE_ID = ""  # the key pushes without a collapse id are counted under
 MAX_COLLAPSE_IDS = 65_536  # further ids share the overflow key, to keep memory bounded
 OVERFLOW_COLLAPSE_ID = "<overflow>"
 PER_SECOND_WINDOW = 300  # seconds of per-second history kept
+SAMPLES_PER_ID = 5
+SAMPLED_IDS = 1024
 
 
 @dataclass(frozen=True)
@@ -50,17 +56,34 @@ class Recorder:
         self._seconds: deque[tuple[int, int]] = deque(maxlen=PER_SECOND_WINDOW)
         self._second = -1
         self._second_count = 0
+        self._by_type: dict[tuple[int, str], int] = {}
+        self._samples: dict[int, list[Any]] = {}
 
     @property
     def accepted(self) -> int:
         return len(self._tokens)
 
-    def accept(self, token: str, collapse_id: str | None) -> None:
+    def accept(
+        self,
+        token: str,
+        collapse_id: str | None,
+        push_type: str = "",
+        sample: Callable[[], Any] | None = None,
+    ) -> None:
+        """Count an accepted push; `sample()` makes the record kept for the first few."""
         cid = self._cid_index.get(collapse_id or NO_COLLAPSE_ID)
         if cid is None:
             cid = self._new_collapse_id(collapse_id or NO_COLLAPSE_ID)
         self._tokens.append(hash(token))
         self._cids.append(cid)
+        key = (cid, push_type)
+        self._by_type[key] = self._by_type.get(key, 0) + 1
+        if sample is not None:
+            kept = self._samples.get(cid)
+            if kept is None and len(self._samples) < SAMPLED_IDS:
+                kept = self._samples[cid] = []
+            if kept is not None and len(kept) < SAMPLES_PER_ID:
+                kept.append(sample())
         now = self._clock()
         if self.first_accepted_at is None:
             self.first_accepted_at = now
@@ -104,7 +127,18 @@ class Recorder:
         return self.header(collapse_id) | summarise(self.snapshot(), collapse_id)
 
     def header(self, collapse_id: str | None = None) -> dict[str, Any]:
+        by_type: dict[str, int] = {}
+        wanted = None if collapse_id is None else self._cid_index.get(collapse_id, -1)
+        for (cid, push_type), count in self._by_type.items():
+            if wanted is None or cid == wanted:
+                by_type[push_type] = by_type.get(push_type, 0) + count
+        if wanted is not None:
+            samples = list(self._samples.get(wanted, ()))
+        else:
+            samples = [s for kept in self._samples.values() for s in kept][:SAMPLES_PER_ID]
         return {
+            "by_push_type": by_type,
+            "samples": samples,
             "rejected": dict(self.rejected),
             "validated": self.validated,
             "first_accepted_at": self.first_accepted_at,

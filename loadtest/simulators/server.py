@@ -43,6 +43,8 @@ class ServeOptions:
     key: Path | None = None
     tls_dir: Path | None = None
     drop_connection_every: int = 0
+    # Client-certificate mode: TLS handshakes without a valid certificate from this CA fail.
+    client_ca: Path | None = None
 
     @property
     def url(self) -> str:
@@ -116,6 +118,8 @@ def _granian(
             "ssl_key": tls.key,
             "ssl_protocol_min": SSLProtocols.tls12,
         }
+        if options.client_ca is not None:
+            common |= {"ssl_ca": options.client_ca, "ssl_client_verify": True}
     return Server(app, address=options.host, port=options.port, **common)
 
 

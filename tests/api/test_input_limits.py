@@ -32,7 +32,7 @@ ALERT_LIMITS = [
     ({**ALERT, "ttl": 28 * 24 * 3600 + 1}, 422, "less_than_equal"),
     ({**ALERT, "priority": "urgent"}, 422, "literal_error"),
     ({**ALERT, "audience": {"apps": ["nope"]}}, 422, "unknown app"),
-    ({**ALERT, "sound": "ding"}, 422, "extra_forbidden"),
+    ({**ALERT, "colour": "red"}, 422, "extra_forbidden"),  # `sound` is a field now
 ]
 
 NOTIFICATION_LIMITS = [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.deploy import manifests
-from tests.deploy.conftest import SettingsFromEnv
+from tests.fixtures.deploy import SettingsFromEnv
 
 # Fields each deployment sets for itself: addresses of RabbitMQ/Redis/PostgreSQL and of the
 # providers (the simulators in compose, which Web Push may reach on a private host), the
@@ -29,6 +29,7 @@ PER_DEPLOYMENT = {
     "redis_url",
     "database_url",
     "apns_base_url",
+    "apns_sandbox_url",
     "fcm_base_url",
     "fcm_token_url",
     "ca_file",

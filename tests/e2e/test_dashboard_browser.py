@@ -171,6 +171,47 @@ def test_cancel_a_second_alert_midway(stack: tuple[Stack, str], page: Page) -> N
     page.screenshot(path=str(ARTIFACTS / "dashboard-cancelled.png"), full_page=True)
 
 
+def test_advanced_fields_reach_the_previews_and_the_wire(
+    stack: tuple[Stack, str], page: Page
+) -> None:
+    """Subtitle, badge and image show in the previews; the advanced section starts collapsed;
+    "Silent push" hides every visible field; the rich alert goes out with its fields."""
+    s, _ = stack
+    page.goto(f"{s.api_url}/admin")
+    page.get_by_label("Title").fill("Sale")
+    page.get_by_label("Subheading").fill("Today only")
+    page.get_by_label("Message").fill("50% off")
+    page.get_by_label("Badge").fill("3")
+    page.get_by_label("Image URL").fill("https://img.example.com/sale.png")
+    expect(page.locator(".ios .p-subtitle")).to_have_text("Today only")
+    expect(page.locator(".ios .p-badge")).to_have_text("3")
+    expect(page.locator(".android .p-badge")).to_have_text("3")
+    expect(page.locator(".android .p-image")).to_contain_text("sale.png")
+    assert page.locator("#advanced").evaluate("d => d.open") is False
+    expect(page.get_by_label("Category")).to_be_hidden()
+    page.locator("#advanced summary").click()
+    page.get_by_label("Category").fill("REPLY")
+
+    page.get_by_label("Silent push").check()
+    expect(page.get_by_label("Title")).to_be_hidden()
+    expect(page.get_by_label("Badge")).to_be_hidden()
+    expect(page.locator(".ios .banner")).to_be_hidden()
+    expect(page.locator(".ios .p-silent")).to_be_visible()
+    page.get_by_label("Silent push").uncheck()
+    expect(page.get_by_label("Title")).to_be_visible()
+    # The first alert deactivated the dead tokens: the audience is what is left.
+    expect(page.locator("#estimate")).to_have_text(re.compile(r"This will reach [\d,]+ devices"))
+
+    page.get_by_role("button", name="Send Global Alert").click()
+    page.get_by_role("dialog").get_by_role("button", name=re.compile("Send to")).click()
+    alert = card(page, "Sale")
+    expect(alert.locator("[data-stat=status]")).to_have_text("done", timeout=120_000)
+    sample = s.sim_stats("apns", alert.get_attribute("data-alert"))["samples"][0]["payload"]
+    assert sample["aps"]["alert"] == {"title": "Sale", "subtitle": "Today only", "body": "50% off"}
+    assert (sample["aps"]["badge"], sample["aps"]["category"]) == (3, "REPLY")
+    assert sample["image_url"] == "https://img.example.com/sale.png"
+
+
 def test_no_secret_reaches_a_log_or_the_page(stack: tuple[Stack, str], page: Page) -> None:
     """Key material and passwords used during the run never show in any process's output
     (API, workers, simulators) nor in the dashboard's HTML."""

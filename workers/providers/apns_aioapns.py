@@ -45,7 +45,13 @@ def _protocol_for(base_url: str) -> type[APNsProductionClientProtocol]:
 class AioapnsProvider:
     name = Provider.APNS
 
-    def __init__(self, settings: Settings, app: AppConfig, concurrency: asyncio.Semaphore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: AppConfig,
+        concurrency: asyncio.Semaphore,
+        base_url: str | None = None,
+    ) -> None:
         self._timeout = settings.push_timeout_s
         self._concurrency = concurrency
         self._client = APNs(
@@ -58,7 +64,7 @@ class AioapnsProvider:
             max_connection_attempts=1,
             ssl_context=client_context(settings.ca_file),
         )
-        self._client.pool.protocol_class = _protocol_for(settings.apns_base_url)
+        self._client.pool.protocol_class = _protocol_for(base_url or settings.apns_base_url)
 
     async def send(
         self,
@@ -67,10 +73,13 @@ class AioapnsProvider:
         tokens: list[str],
         stop: StopCheck = never,
     ) -> SendResult:
-        message = orjson.loads(payloads.apns_body(notification))
+        rendered = payloads.apns_request(notification)
+        message = orjson.loads(rendered.body)
         ttl = payloads.ttl_seconds(notification)
-        priority = int(payloads.apns_priority(notification))
-        collapse = notification.collapse_id or None
+        priority = int(rendered.priority)
+        push_type = PushType(rendered.push_type)
+        collapse = rendered.collapse_id or None
+        apns_ids = notification.collapse_id or None
         result = SendResult()
         in_flight = metrics.IN_FLIGHT.labels(Provider.APNS)
         latency = metrics.PROVIDER_LATENCY.labels(Provider.APNS)
@@ -79,11 +88,11 @@ class AioapnsProvider:
             request = NotificationRequest(
                 device_token=token,
                 message=message,
-                notification_id=str(uuid.uuid5(_APNS_ID_NAMESPACE, f"{collapse}:{device_id}")),
+                notification_id=str(uuid.uuid5(_APNS_ID_NAMESPACE, f"{apns_ids}:{device_id}")),
                 time_to_live=ttl,
                 priority=priority,
                 collapse_key=collapse,
-                push_type=PushType.ALERT,
+                push_type=push_type,
             )
             async with self._concurrency:
                 if stop():

@@ -76,25 +76,31 @@ class FastApnsProvider:
         transport: Transport,
         concurrency: asyncio.Semaphore,
     ) -> None:
-        assert app.apns_key_id and app.apns_team_id and app.apns_topic
+        """Token auth signs a JWT per `TOKEN_LIFETIME_S`; certificate auth (the transport
+        presents the app's certificate) sends no authorization header."""
+        assert app.apns_topic
         self._transport = transport
         self._concurrency = concurrency
         self._topic = app.apns_topic
-        self._token = ProviderToken(app.apns_key_pem(), app.apns_key_id, app.apns_team_id)
+        self._token: ProviderToken | None = None
+        if not app.uses_apns_certificate:
+            assert app.apns_key_id and app.apns_team_id
+            self._token = ProviderToken(app.apns_key_pem(), app.apns_key_id, app.apns_team_id)
         self._lanes = lanes_per_batch(settings.sender_concurrency, settings.sender_prefetch)
 
-    def _headers(self, n: Notification) -> list[tuple[str, str]]:
+    def _headers(self, r: payloads.ApnsRequest) -> list[tuple[str, str]]:
+        auth = [] if self._token is None else [("authorization", self._token.header())]
         headers = [
-            ("authorization", self._token.header()),
+            *auth,
             ("apns-topic", self._topic),
-            ("apns-push-type", "alert"),
-            ("apns-priority", payloads.apns_priority(n)),
+            ("apns-push-type", r.push_type),
+            ("apns-priority", r.priority),
             # 0 = deliver now or never; else Apple stores it until the alert's deadline.
-            ("apns-expiration", str(n.expires_at or 0)),
+            ("apns-expiration", r.expiration),
             ("content-type", "application/json"),
         ]
-        if n.collapse_id:
-            headers.append(("apns-collapse-id", n.collapse_id))
+        if r.collapse_id:
+            headers.append(("apns-collapse-id", r.collapse_id))
         return headers
 
     async def send(
@@ -104,8 +110,9 @@ class FastApnsProvider:
         tokens: list[str],
         stop: StopCheck = never,
     ) -> SendResult:
-        body = payloads.apns_body(notification)
-        headers = self._headers(notification)
+        rendered = payloads.apns_request(notification)
+        body = rendered.body
+        headers = self._headers(rendered)
         prefix = apns_id_prefix(notification.collapse_id)
         result = SendResult()
         post = self._transport.post
@@ -129,7 +136,7 @@ class FastApnsProvider:
 
     def _refused(self, result: SendResult, device_id: int, answer: Answer) -> None:
         reason = apns_reason(answer.body)
-        if reason == "ExpiredProviderToken":
+        if reason == "ExpiredProviderToken" and self._token is not None:
             self._token.expire()  # signed again for the retry
         wait = parse_retry_after(answer.headers.get("retry-after"))
         result.refused(device_id, classify_apns(answer.status, reason), answer.status, reason, wait)

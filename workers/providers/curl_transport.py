@@ -81,6 +81,12 @@ class CurlTransport:
         easy.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self._config.timeout_s, 5.0) * 1000))
         if self._config.ca_file is not None:
             easy.setopt(pycurl.CAINFO, str(self._config.ca_file))
+        identity = self._config.client_identity_pem
+        if identity is not None:  # APNs certificate auth: certificate and key, in memory
+            easy.setopt(pycurl.SSLCERT_BLOB, identity)
+            easy.setopt(pycurl.SSLCERTTYPE, "PEM")
+            easy.setopt(pycurl.SSLKEY_BLOB, identity)
+            easy.setopt(pycurl.SSLKEYTYPE, "PEM")
         return easy
 
     async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:

@@ -26,6 +26,8 @@ class ReqwestTransport:
         )
         if config.ca_file is not None:
             builder = builder.add_root_certificate_pem(config.ca_file.read_bytes())
+        if config.client_identity_pem is not None:  # APNs certificate auth (mutual TLS)
+            builder = builder.identity_pem(config.client_identity_pem)
         self._client = builder.build()
 
     async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:

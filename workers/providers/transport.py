@@ -18,7 +18,7 @@ the providers classify as RETRIED.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -48,6 +48,8 @@ class TransportConfig:
     max_connections: int = 2  # per host; libcurl opens more only when streams run out
     max_streams: int = 1000  # cap on concurrent streams per connection (server may lower)
     timeout_s: float = 10.0
+    # Certificate and private key (PEM) presented to the server: APNs certificate auth.
+    client_identity_pem: bytes | None = field(default=None, repr=False)
 
 
 class Transport(Protocol):
