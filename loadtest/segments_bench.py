@@ -5,8 +5,8 @@ locales and last_seen spread over 120 days, then for five representative segment
 10^5-user audience) prints:
 - the EXPLAIN plan of a shard query (the expander's keyset page in a middle shard) and of
   the estimate (the count over the whole table),
-- the estimate's p50/p99 over --runs calls (registry.count_audience, what the preview and
-  the dashboard call),
+- the estimate's p50/p99 over --runs calls (registry.count_audience, what the dashboard
+  calls) and the p99 of the preview's breakdown per provider, app and locale,
 - the estimate and the number of devices the expansion's keyset pages yield over every
   shard (registry.stream_targets, what the expander calls), which must be equal.
 
@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from pushfan import db, registry
+from pushfan import db, preview, registry
 from pushfan.audience_sql import condition
 from pushfan.messages import AudienceFilter
 from pushfan.seed import LOCALES, TAGS, ZONES, apns_token, fcm_token, print_progress
@@ -145,12 +145,15 @@ async def measure(
         count_plan = await explain(
             conn, f"SELECT count(*) FROM devices WHERE active{count_where}", count_params
         )
-    timings = []
-    estimate = 0
+    timings, breakdown_ms = [], []
+    estimate = by_total = 0
     for _ in range(runs):
         started = time.perf_counter()
         estimate = await registry.count_audience(pool, audience)
         timings.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        by_total = sum(b.devices for b in await preview.breakdown(pool, audience))
+        breakdown_ms.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
     expanded = 0
     for shard_lo in range(lo, hi, SHARD):
@@ -163,9 +166,10 @@ async def measure(
         "segment": name,
         "estimate": estimate,
         "expanded": expanded,
-        "equal": estimate == expanded,
+        "equal": estimate == expanded == by_total,
         "estimate_p50_ms": round(percentile(timings, 0.5), 1),
         "estimate_p99_ms": round(percentile(timings, 0.99), 1),
+        "preview_breakdown_p99_ms": round(percentile(breakdown_ms, 0.99), 1),
         "expand_all_shards_s": round(expand_s, 2),
         "shard_plan": shard_plan,
         "estimate_plan": count_plan,
@@ -193,6 +197,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         results = [
             await measure(pool, segment, audience, args.runs, span)
             for segment, audience in segments(args.devices).items()
+            if not args.only or segment in args.only
         ]
     finally:
         await pool.close()
@@ -209,6 +214,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--schema", help="reuse (or create) this schema instead of a new one")
     parser.add_argument("--keep", action="store_true", help="keep the schema for another run")
+    parser.add_argument("--only", nargs="+", help="measure only these segments")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = asyncio.run(run(args))
@@ -216,6 +222,7 @@ def main() -> int:
         print(
             f"\n== {r['segment']}: estimate {r['estimate']:,} expanded {r['expanded']:,} "
             f"equal={r['equal']} p50 {r['estimate_p50_ms']} ms p99 {r['estimate_p99_ms']} ms "
+            f"(breakdown p99 {r['preview_breakdown_p99_ms']} ms) "
             f"(expansion of all shards {r['expand_all_shards_s']} s)"
         )
         print("  shard query plan:")

@@ -10,9 +10,12 @@ Index use (docs/performance.md has the plans): `tags` has/any/all use the GIN in
 the index on user_id, app versions the btree on app_version_key; the rest are filters
 evaluated on the rows of the index range the query already walks (a shard's ids).
 
-Large lists (`audience.user_ids`, the exclusions, `user_id in`) are one array parameter
-each, matched through `IN (SELECT unnest(...))`: one hash per query, never one query or one
-linear search per user.
+Lists of users and devices (`audience.user_ids`, the exclusions, `user_id in`) are one array
+parameter each, never one query per user. Up to PROBE_MAX users are a semi-join the planner
+may run as index probes on user_id; a longer `audience.user_ids`, and every exclusion, is a
+hashed subplan (the sublink inside coalesce() is never turned into a join): one hash table
+per query, probed by each row of the range the query walks, so a shard's page costs its rows,
+not the length of the list.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ _LOCALE = "lower(replace(locale, '_', '-'))"
 _COLUMN = {"platform": "platform", "app": "app", "time_zone": "time_zone", "locale": _LOCALE}
 _VERSION = {"app_version": "app_version_key", "os_version": "os_version_key"}
 # Leaves whose SQL is never NULL need no COALESCE under NOT.
+PROBE_MAX = 1_000
 _NOT_NULL = frozenset({"platform", "app", "tags", "last_seen"})
 
 
@@ -125,7 +129,10 @@ def condition(audience: AudienceFilter, first_param: int) -> tuple[str, list[Any
         clauses.append(_Compiler(params, as_of).expr(parse(audience.filter)))
     if audience.user_ids:
         ids = params.add(list(audience.user_ids), "text[]")
-        clauses.append(f"user_id IN (SELECT unnest({ids}))")
+        if len(audience.user_ids) <= PROBE_MAX:
+            clauses.append(f"user_id IN (SELECT unnest({ids}))")
+        else:
+            clauses.append(f"coalesce(user_id IN (SELECT unnest({ids})), false)")
     if audience.exclude_user_ids:
         ids = params.add(list(audience.exclude_user_ids), "text[]")
         clauses.append(f"NOT coalesce(user_id IN (SELECT unnest({ids})), false)")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pushfan import db, registry
 from pushfan.audience import And, Expr, InvalidFilter, Leaf, Not, Or, parse
-from pushfan.audience_sql import condition
+from pushfan.audience_sql import PROBE_MAX, condition
 from pushfan.messages import AudienceFilter
 from pushfan.settings import Settings
 from pushfan.versions import version_key
@@ -34,6 +34,8 @@ AGES_S = [0, 3_600, 2 * 86_400, 30 * 86_400, 31 * 86_400, 400 * 86_400]
 ATTR_KEYS = ["plan", "age", "beta"]
 ATTR_VALUES: list[Any] = ["pro", "free", "", 0, 1, 1.0, 2.5, -3, True, False]
 USERS = [None, "u1", "u2", "u3"]
+# Longer than audience_sql.PROBE_MAX: the hashed-subplan form of audience.user_ids.
+LONG_LIST = [f"nobody-{n}" for n in range(PROBE_MAX + 1)]
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,11 @@ audiences = st.builds(
     apps=_rarely(st.lists(st.sampled_from(APPS), min_size=1, max_size=1)),
     tags=_rarely(st.lists(st.sampled_from(TAGS), min_size=1, max_size=2)),
     filter=st.one_of(expressions, expressions, expressions, st.none()),
-    user_ids=_rarely(st.lists(st.sampled_from(["u1", "u2", "u3"]), min_size=1, max_size=2)),
+    user_ids=_rarely(
+        st.lists(st.sampled_from(["u1", "u2", "u3"]), min_size=1, max_size=2).flatmap(
+            lambda users: st.sampled_from([users, users + LONG_LIST])
+        )
+    ),
     exclude_user_ids=_rarely(st.lists(st.sampled_from(["u1", "u3"]), min_size=1, max_size=1)),
     exclude_device_ids=_rarely(st.lists(st.integers(1, 12), min_size=1, max_size=3)),
     as_of=st.just(AS_OF.timestamp()),
