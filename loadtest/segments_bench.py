@@ -27,13 +27,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 
-from pushfan import db, preview, registry
+from pushfan import apikeys, db, preview, registry, topology
+from pushfan.api.app import create_app
 from pushfan.audience_sql import condition
 from pushfan.messages import AudienceFilter
 from pushfan.seed import LOCALES, TAGS, ZONES, apns_token, fcm_token, print_progress
-from pushfan.settings import Settings
+from pushfan.settings import AppConfig, Settings
 from pushfan.versions import version_key
 
 APP_VERSIONS = ("4.9", "5.0", "5.1", "5.2", "5.2.1", "5.3", "6.0")
@@ -176,13 +178,59 @@ async def measure(
     }
 
 
+async def preview_route(settings: Settings, runs: int) -> dict[str, Any]:
+    """POST /v1/alerts:preview in process for the issue's example segment, without the
+    provider calls (?credentials=false): the whole dry run, p50/p99 of its response time."""
+    app = create_app(
+        settings.model_copy(update={"apps": [AppConfig(name="alpha"), AppConfig(name="beta")]})
+    )
+    conn = await db.connect(settings)
+    try:
+        _, key = await apikeys.create(conn, "segments-bench", ["alerts:send"])
+    finally:
+        await conn.close()
+    body = {
+        "title": "t",
+        "body": "b",
+        "audience": {"filter": segments(0)["ios_5.2+_fr_de_seen_30d"].filter},
+    }
+    timings: list[float] = []
+    answer: dict[str, Any] = {}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            for _ in range(runs):
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/alerts:preview?credentials=false",
+                    json=body,
+                    headers={"authorization": f"Bearer {key}"},
+                )
+                timings.append((time.perf_counter() - started) * 1000)
+                answer = response.json()
+    connection = await topology.connect(settings)
+    try:
+        await topology.delete_all(await connection.channel(), settings)
+    finally:
+        await connection.close()
+    return {
+        "segment": "preview route, ios_5.2+_fr_de_seen_30d",
+        "audience": answer.get("audience"),
+        "seconds": answer.get("seconds"),
+        "p50_ms": round(percentile(timings, 0.5), 1),
+        "p99_ms": round(percentile(timings, 0.99), 1),
+    }
+
+
 def _fields(audience: AudienceFilter) -> dict[str, Any]:
     return {f: getattr(audience, f) for f in audience.__struct_fields__}
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     name = args.schema or f"segbench_{secrets.token_hex(3)}"
-    settings = Settings(database_schema=name)
+    settings = Settings(
+        database_schema=name, queue_prefix=name, redis_prefix=f"{name}:", queue_type="classic"
+    )
     await db.migrate(settings)
     conn = await db.connect(settings)
     try:
@@ -199,6 +247,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             for segment, audience in segments(args.devices).items()
             if not args.only or segment in args.only
         ]
+        if args.preview:
+            print(json.dumps(await preview_route(settings, args.runs)))
     finally:
         await pool.close()
         if not args.keep:
@@ -215,6 +265,7 @@ def main() -> int:
     parser.add_argument("--schema", help="reuse (or create) this schema instead of a new one")
     parser.add_argument("--keep", action="store_true", help="keep the schema for another run")
     parser.add_argument("--only", nargs="+", help="measure only these segments")
+    parser.add_argument("--preview", action="store_true", help="also time POST /v1/alerts:preview")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = asyncio.run(run(args))
