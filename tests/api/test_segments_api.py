@@ -196,3 +196,21 @@ async def test_preview_predicts_duration_from_the_quota(
     dry = (await api.post("/v1/alerts:preview?credentials=false", json=body, headers=key)).json()
     assert dry["audience"] == 1_000 and dry["seconds_per_provider"] == {"fcm": 0.1}
     assert dry["credentials"] == []
+
+
+async def test_preview_and_seen_stay_inside_the_keys_apps(
+    api: httpx.AsyncClient, key: dict[str, str], pool: Pool
+) -> None:
+    """A key bound to beta previews only beta's devices, and cannot mark alpha's seen."""
+    await population(api, key, pool)  # six devices of app alpha
+    beta_only = await bearer(pool, "alerts:send", "devices:write", apps=("beta",))
+    dry = await api.post(
+        "/v1/alerts:preview?credentials=false", json={**ALERT, "audience": {}}, headers=beta_only
+    )
+    assert dry.status_code == 200 and dry.json()["audience"] == 0
+    named = {**ALERT, "audience": {"apps": ["alpha"]}}
+    refused = await api.post("/v1/alerts:preview?credentials=false", json=named, headers=beta_only)
+    assert refused.status_code == 403
+    device_id = await pool.fetchval("SELECT min(id) FROM devices")
+    assert (await api.post(f"/v1/devices/{device_id}/seen", headers=beta_only)).status_code == 404
+    assert (await api.post(f"/v1/devices/{device_id}/seen", headers=key)).status_code == 204

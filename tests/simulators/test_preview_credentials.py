@@ -74,7 +74,7 @@ async def test_preview_reports_a_wrong_fcm_key_and_validates_good_tokens(
             await registry.upsert(pool, registry.DeviceIn("android", app, token))
         await registry.upsert(pool, registry.DeviceIn("ios", app, f"{app}{n:060x}"[:64]))
     before = fcm_sim.stats()
-    key = await bearer(pool, "alerts:send")
+    key = await bearer(pool, "alerts:send", apps=("good", "bad"))
     response = await api.post("/v1/alerts:preview", json={"title": "t", "body": "b"}, headers=key)
     assert response.status_code == 200, response.text
     checks = {(c["provider"], c["app"]): c for c in response.json()["credentials"]}
