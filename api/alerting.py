@@ -140,12 +140,18 @@ async def cancel(
     return alert
 
 
-async def resolve_segment(res: ApiResources, name: str | None) -> dict[str, Any] | None:
-    """The expression of a saved segment named in an audience (alerts, preview, dashboard);
-    a 422 if there is none of that name. The alert keeps a copy, not the name's meaning."""
+async def resolve_segment(
+    res: ApiResources, owner: str | None, name: str | None
+) -> dict[str, Any] | None:
+    """The expression of the owner's saved segment named in an audience (alerts, preview;
+    owner None: the dashboard's lookup across owners); a 422 if there is none of that name.
+    The alert keeps a copy, not the name's meaning."""
     if name is None:
         return None
-    segment = await segments.get(res.pool, name)
+    try:
+        segment = await segments.get(res.pool, owner, name)
+    except segments.Ambiguous:
+        raise HTTPException(422, f"several owners have a segment {name!r}") from None
     if segment is None:
         raise HTTPException(422, f"unknown segment {name!r}")
     return segment.filter

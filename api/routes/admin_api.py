@@ -54,7 +54,7 @@ async def estimate(
     if unknown:
         raise HTTPException(422, f"unknown app(s): {', '.join(sorted(unknown))}")
     started = time.perf_counter()
-    segment_filter = await alerting.resolve_segment(res, audience.segment)
+    segment_filter = await alerting.resolve_segment(res, None, audience.segment)
     count = await registry.count_audience(res.pool, audience.audience_filter(segment_filter))
     return Estimate(audience=count, milliseconds=round((time.perf_counter() - started) * 1000, 1))
 
@@ -70,7 +70,7 @@ async def send(
 ) -> AdminAlert:
     # The same path as POST /v1/alerts; a double click resends the same key, so one alert.
     key = f"{session.actor}:{idempotency_key}" if idempotency_key else None
-    segment_filter = await alerting.resolve_segment(res, body.audience.segment)
+    segment_filter = await alerting.resolve_segment(res, None, body.audience.segment)
     alert_in = body.alert_in(segment_filter)
     alert = await alerting.submit(res, alert_in, key, session.actor, DASHBOARD_OWNER)
     return await _admin_alert(res, alert)

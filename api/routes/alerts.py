@@ -32,7 +32,7 @@ async def create_alert(
     key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
     idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
-    segment_filter = await alerting.resolve_segment(res, body.audience.segment)
+    segment_filter = await alerting.resolve_segment(res, key.owner, body.audience.segment)
     alert_in = body.alert_in(segment_filter)
     audience = tenancy.scoped(key, alert_in.audience, res.settings.app_names)
     alert_in = replace(alert_in, audience=audience)

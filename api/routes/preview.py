@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from pushfan import credentials, payloads, preview, trigger
 from pushfan.api import alerting, tenancy
-from pushfan.api.deps import ApiResources, Res, require
+from pushfan.api.deps import ApiResources, Res, require_trigger
 from pushfan.api.models import (
     INVALID,
     AlertCreate,
@@ -84,12 +84,12 @@ async def check_credentials(
 async def preview_alert(
     body: AlertCreate,
     res: Res,
-    key: Annotated[ApiKey, Depends(require("alerts:send"))],
+    key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
     check: Annotated[bool, Query(alias="credentials")] = True,
 ) -> PreviewOut:
     """What `POST /v1/alerts` with this body would send, now; `?credentials=false` skips the
     calls to the providers' token endpoints and FCM."""
-    segment_filter = await alerting.resolve_segment(res, body.audience.segment)
+    segment_filter = await alerting.resolve_segment(res, key.owner, body.audience.segment)
     alert_in = body.alert_in(segment_filter)
     alert_in = replace(
         alert_in, audience=tenancy.scoped(key, alert_in.audience, res.settings.app_names)

@@ -20,10 +20,13 @@ CREATE INDEX devices_audience ON devices (platform, app, app_version_key)
 -- The stale-token policy walks active devices by last_seen, oldest first.
 CREATE INDEX devices_active_last_seen ON devices (last_seen) WHERE active;
 
+-- A segment belongs to the owner of the key that saved it (every key of that owner sees it).
 CREATE TABLE segments (
-    name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9][a-z0-9_.-]{0,63}$'),
+    owner       text NOT NULL,
+    name        text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_.-]{0,63}$'),
     description text NOT NULL DEFAULT '',
     audience    jsonb NOT NULL,
     created_by  text,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (owner, name)
 );

@@ -89,6 +89,7 @@ async def test_estimate_takes_a_saved_segment_by_name(
         await seed_devices(conn, 300, ios_fraction=0.5, apps=["alpha", "beta"])
     await segments.create(
         pool,
+        "tests",
         "ios-news",
         "",
         {"and": [{"platform": {"eq": "ios"}}, {"tags": {"has": "news"}}]},
