@@ -38,7 +38,8 @@ async def check_credentials(
     notification: Notification,
     apps: set[tuple[str, str]],
 ) -> list[CredentialCheck]:
-    """One check per (provider, app) of the audience, the FCM ones concurrently."""
+    """One check per (provider, app) of the audience, the FCM ones concurrently. Web Push
+    has nothing to fetch or validate before sending (its VAPID key signs locally): no check."""
     checks: list[credentials.Check] = []
     fcm: list[asyncio.Task[credentials.Check]] = []
     http = credentials.client(res.settings)
@@ -49,7 +50,7 @@ async def check_credentials(
                 checks.append(credentials.Check(name, provider, False, "app not configured"))
             elif provider == "apns":
                 checks.append(credentials.check_apns(app))
-            else:
+            elif provider == "fcm":
                 tokens = await preview.sample_tokens(
                     res.pool, audience, name, "android", FCM_SAMPLE
                 )
