@@ -78,7 +78,7 @@ class DeviceRegistration(Strict):
     app_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     os_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     attributes: dict[AttributeKey, AttributeValue] = Field(
-        default_factory=dict, max_length=MAX_ATTRIBUTES
+        default_factory=dict, max_length=MAX_ATTRIBUTES, fail_fast=True
     )
 
     @field_validator("attributes")
@@ -162,7 +162,7 @@ class AudienceIn(Strict):
 class SegmentIn(Strict):
     name: SegmentName
     description: Annotated[str, StringConstraints(max_length=500)] = ""
-    filter: dict[str, Any] = Field(description=FILTER_DOC)
+    filter: dict[str, Any] = Field(description=FILTER_DOC, fail_fast=True)
 
     _filter = field_validator("filter")(_check_filter)
 

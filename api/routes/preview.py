@@ -23,11 +23,14 @@ from pushfan.api.models import (
     PayloadPreview,
     PreviewOut,
 )
+from pushfan.api.routing import GuardedRoute
 from pushfan.apikeys import ApiKey
 from pushfan.messages import AudienceFilter, Notification
 from pushfan.payloads import MAX_PAYLOAD_BYTES
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/v1/alerts", tags=["alerts"], responses=INVALID
+)
 
 FCM_SAMPLE = 3  # real tokens per app sent to FCM with validate_only
 

@@ -10,9 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pushfan import segments
 from pushfan.api.deps import Res, require, require_write
 from pushfan.api.models import INVALID, NOT_FOUND, SegmentIn, SegmentName, SegmentOut
+from pushfan.api.routing import GuardedRoute
 from pushfan.apikeys import ApiKey
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"], responses=INVALID)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/v1/segments", tags=["segments"], responses=INVALID
+)
 
 Sender = Annotated[ApiKey, Depends(require("alerts:send"))]
 Writer = Annotated[ApiKey, Depends(require_write("alerts:send"))]
