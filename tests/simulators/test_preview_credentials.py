@@ -14,8 +14,8 @@ from loadtest.credentials import ApnsCredentials, FcmCredentials, write_service_
 from pushfan import registry
 from pushfan.db import Pool
 from pushfan.settings import AppConfig, Settings
-from tests.core.api_fixtures import api, bearer
-from tests.simulators.conftest import PROJECT, Simulator, fcm_argv
+from tests.fixtures.api import api, bearer
+from tests.fixtures.simulators import PROJECT, Simulator, fcm_argv
 
 __all__ = ["api"]
 
