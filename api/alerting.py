@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
 
-from pushfan import alerts, cancellation, trigger
+from pushfan import alerts, cancellation, segments, trigger
 from pushfan.api.deps import ApiResources
 from pushfan.api.models import AlertOut, CountsOut, RecoveryOut
 from pushfan.ledger_epoch import LedgerLost
@@ -138,3 +138,20 @@ async def cancel(
         res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
     )
     return alert
+
+
+async def resolve_segment(
+    res: ApiResources, owner: str | None, name: str | None
+) -> dict[str, Any] | None:
+    """The expression of the owner's saved segment named in an audience (alerts, preview;
+    owner None: the dashboard's lookup across owners); a 422 if there is none of that name.
+    The alert keeps a copy, not the name's meaning."""
+    if name is None:
+        return None
+    try:
+        segment = await segments.get(res.pool, owner, name)
+    except segments.Ambiguous:
+        raise HTTPException(422, f"several owners have a segment {name!r}") from None
+    if segment is None:
+        raise HTTPException(422, f"unknown segment {name!r}")
+    return segment.filter

@@ -20,7 +20,16 @@ from pushfan.api import hygiene, openapi
 from pushfan.api.admin import AdminHeaders
 from pushfan.api.deps import ApiResources
 from pushfan.api.edge import EdgeHeaders
-from pushfan.api.routes import admin_api, admin_pages, alerts, devices, health, notifications
+from pushfan.api.routes import (
+    admin_api,
+    admin_pages,
+    alerts,
+    devices,
+    health,
+    notifications,
+    preview,
+    segments,
+)
 from pushfan.caller_rate import CallerRateLimiter
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
@@ -198,6 +207,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(alerts.router)
     app.include_router(notifications.router)
+    app.include_router(segments.router)
+    app.include_router(preview.router)
     app.include_router(admin_pages.router)
     app.include_router(admin_api.router)
     app.mount(

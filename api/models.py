@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from pushfan import registry
+from pushfan import audience, registry
 from pushfan.alerts import AlertIn
 from pushfan.content import Message
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_BYTES = 2048
+AttributeKey = Annotated[str, StringConstraints(pattern=audience.ATTRIBUTE_KEY.pattern)]
+AttributeValue = (
+    StrictBool
+    | Annotated[str, StringConstraints(max_length=256)]
+    | Annotated[int, Field(ge=-(2**53), le=2**53, strict=True)]
+    | Annotated[float, Field(ge=-(2**53), le=2**53, allow_inf_nan=False, strict=True)]
+)
 
 
 class Strict(BaseModel):
@@ -61,11 +81,24 @@ class DeviceRegistration(Strict):
         description="the APNs host for this iOS device: sandbox for development builds",
     )
 
+    app_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    os_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    attributes: dict[AttributeKey, AttributeValue] = Field(
+        default_factory=dict, max_length=MAX_ATTRIBUTES, fail_fast=True
+    )
+
     @model_validator(mode="after")
     def _ios_only_sandbox(self) -> DeviceRegistration:
         if self.platform != "ios" and self.apns_environment != "production":
             raise ValueError("apns_environment sandbox is for ios devices only")
         return self
+
+    @field_validator("attributes")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > MAX_ATTRIBUTE_BYTES:
+            raise ValueError(f"attributes take at most {MAX_ATTRIBUTE_BYTES} bytes as JSON")
+        return value
 
     @model_validator(mode="after")
     def _token_or_subscription(self) -> DeviceRegistration:
@@ -83,12 +116,74 @@ class DeviceOut(BaseModel):
     created: bool
 
 
+MAX_AUDIENCE_USERS = 100_000
+DeviceId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+SegmentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+FILTER_DOC = "a segment expression (pushfan.audience): and/or/not over device fields"
+
+
+def _check_filter(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None:
+        audience.parse(value)  # InvalidFilter is a ValueError: a 422 naming the node
+    return value
+
+
 class AudienceIn(Strict):
+    """Every part given must hold: the list filters, the expression, the saved segment (by
+    name), the user ids; then the exclusions are removed."""
+
     platforms: list[Literal["ios", "android", "web"]] = Field(
         default_factory=list, max_length=3, fail_fast=True
     )
     apps: list[AppName] = Field(default_factory=list, max_length=100, fail_fast=True)
     tags: list[Tag] = Field(default_factory=list, max_length=32, fail_fast=True)
+    filter: dict[str, Any] | None = Field(None, description=FILTER_DOC)
+    segment: SegmentName | None = None
+    user_ids: list[UserId] = Field(
+        default_factory=list, max_length=MAX_AUDIENCE_USERS, fail_fast=True
+    )
+    exclude_user_ids: list[UserId] = Field(
+        default_factory=list, max_length=MAX_AUDIENCE_USERS, fail_fast=True
+    )
+    exclude_device_ids: list[DeviceId] = Field(
+        default_factory=list, max_length=MAX_AUDIENCE_USERS, fail_fast=True
+    )
+
+    _filter = field_validator("filter")(_check_filter)
+
+    def audience_filter(self, segment_filter: dict[str, Any] | None = None) -> AudienceFilter:
+        """`segment_filter` is the saved segment's expression, looked up by the route."""
+        expression = self.filter
+        if segment_filter is not None:
+            expression = (
+                segment_filter if expression is None else {"and": [segment_filter, expression]}
+            )
+        return AudienceFilter(
+            platforms=list(self.platforms),
+            apps=list(self.apps),
+            tags=list(self.tags),
+            filter=expression,
+            user_ids=list(self.user_ids),
+            exclude_user_ids=list(self.exclude_user_ids),
+            exclude_device_ids=list(self.exclude_device_ids),
+            segment=self.segment,
+        )
+
+
+class SegmentIn(Strict):
+    name: SegmentName
+    description: Annotated[str, StringConstraints(max_length=500)] = ""
+    filter: dict[str, Any] = Field(description=FILTER_DOC, fail_fast=True)
+
+    _filter = field_validator("filter")(_check_filter)
+
+
+class SegmentOut(BaseModel):
+    name: str
+    description: str
+    filter: dict[str, Any]
+    created_at: str
 
 
 class PushContent(Message):
@@ -111,17 +206,11 @@ class PushContent(Message):
 class AlertCreate(PushContent):
     audience: AudienceIn = Field(default_factory=AudienceIn)
 
-    def alert_in(self) -> AlertIn:
-        audience = AudienceFilter(
-            platforms=list(self.audience.platforms),
-            apps=list(self.audience.apps),
-            tags=list(self.audience.tags),
-        )
-        return self._alert_in(audience, None)
+    def alert_in(self, segment_filter: dict[str, Any] | None = None) -> AlertIn:
+        return self._alert_in(self.audience.audience_filter(segment_filter), None)
 
 
 MAX_TARGETS = 10_000
-DeviceId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class TokenTargetIn(Strict):
@@ -226,3 +315,38 @@ INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": InvalidRequest, "description": "not acceptable; `detail` says why"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "not found"}}
+
+
+class AudienceBucket(BaseModel):
+    provider: str
+    app: str
+    locale: str | None
+    devices: int
+
+
+class PayloadPreview(BaseModel):
+    provider: str
+    bytes: int = Field(description="as the provider counts it (FCM: with a 163-char token)")
+    limit: int
+    payload: dict[str, Any]
+
+
+class CredentialCheck(BaseModel):
+    app: str
+    provider: str
+    ok: bool
+    detail: str
+    validated_tokens: int = 0
+    unregistered_tokens: int = 0
+
+
+class PreviewOut(BaseModel):
+    """What POST /v1/alerts would do now; nothing was sent or stored."""
+
+    audience: int
+    count_ms: float
+    by: list[AudienceBucket]
+    payloads: list[PayloadPreview]
+    credentials: list[CredentialCheck]
+    seconds: float = Field(description="predicted duration: quotas and sender capacity")
+    seconds_per_provider: dict[str, float]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
 from fastapi import HTTPException, status
 
 from pushfan import alerts
@@ -47,11 +48,7 @@ def scoped(key: ApiKey, audience: AudienceFilter, configured: list[str]) -> Audi
     check_apps(key, audience.apps, configured)
     if audience.apps:
         return audience
-    return AudienceFilter(
-        platforms=list(audience.platforms),
-        apps=key_apps(key, configured),
-        tags=list(audience.tags),
-    )
+    return msgspec.structs.replace(audience, apps=key_apps(key, configured))
 
 
 def visible(key: ApiKey, alert: alerts.Alert) -> bool:

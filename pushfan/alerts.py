@@ -28,6 +28,23 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different request."""
 
 
+def audience_doc(audience: AudienceFilter, *, sort: bool = False) -> dict[str, Any]:
+    """The audience as stored: the three list filters always, the rest when set (so the
+    request hash of an alert that uses none of them is what it always was)."""
+    doc: dict[str, Any] = {
+        name: sorted(value) if sort else list(value)
+        for name, value in (
+            ("platforms", audience.platforms),
+            ("apps", audience.apps),
+            ("tags", audience.tags),
+        )
+    }
+    for name, value in msgspec.structs.asdict(audience).items():
+        if name not in doc and name != "as_of" and value:
+            doc[name] = value
+    return doc
+
+
 @dataclass(frozen=True)
 class AlertIn:
     title: str
@@ -48,11 +65,7 @@ class AlertIn:
             "title": self.title,
             "body": self.body,
             "data": self.data,
-            "audience": {
-                "platforms": sorted(self.audience.platforms),
-                "apps": sorted(self.audience.apps),
-                "tags": sorted(self.audience.tags),
-            },
+            "audience": audience_doc(self.audience, sort=True),
             "ttl_s": self.ttl_s,
             "priority": self.priority,
         }
@@ -149,13 +162,7 @@ async def create(
     """Insert the alert, or return the one `created_by` already made with this key;
     (alert, created). Idempotency keys are scoped to their `created_by`."""
     request_hash = alert.request_hash()
-    audience_json = orjson.dumps(
-        {
-            "platforms": list(alert.audience.platforms),
-            "apps": list(alert.audience.apps),
-            "tags": list(alert.audience.tags),
-        }
-    ).decode()
+    audience_json = orjson.dumps(audience_doc(alert.audience)).decode()
     row = await pool.fetchrow(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,

@@ -16,9 +16,17 @@ from pushfan.provider import Provider
 
 
 class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who gets a global alert: every clause present must hold (pushfan.audience_sql)."""
+
     platforms: list[str] = []
     apps: list[str] = []
-    tags: list[str] = []
+    tags: list[str] = []  # any of them
+    filter: dict[str, Any] | None = None  # a segment expression (pushfan.audience), as sent
+    user_ids: list[str] = []
+    exclude_user_ids: list[str] = []
+    exclude_device_ids: list[int] = []
+    segment: str | None = None  # the saved segment `filter` came from, for the record
+    as_of: float = 0.0  # unix seconds that relative filters (last_seen) count from
 
 
 class Sound(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):

@@ -1,16 +1,21 @@
-"""The device registry: register, remove, deactivate, and stream an audience by keyset."""
+"""The device registry: register, refresh, remove, deactivate, and stream or count an audience
+(the same compiled condition for both, pushfan.audience_sql)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+import orjson
 
 from pushfan.apikeys import DEFAULT_OWNER
+from pushfan.audience_sql import condition
 from pushfan.messages import AudienceFilter
+from pushfan.versions import version_key
 
 # The token a send batch carries: a web target's is its endpoint and keys in one string
 # (pushfan.webpush.wire_token), so the sender never reads the database.
@@ -60,6 +65,9 @@ class DeviceIn:
     push_keys: str | None = None  # web only: 'p256dh auth' (pushfan.webpush)
     subscription_expires_at: datetime | None = None  # web only, as the browser said
     apns_environment: str = "production"
+    app_version: str | None = None
+    os_version: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,8 @@ def target_of(row: asyncpg.Record) -> Target:
 async def upsert(
     conn: asyncpg.Connection | asyncpg.Pool, device: DeviceIn, owner: str = DEFAULT_OWNER
 ) -> tuple[int, bool] | None:
-    """Register or refresh a device; returns (id, created). Re-registering reactivates it.
+    """Register or refresh a device; returns (id, created). Re-registering reactivates it,
+    replaces what it reports (tags, versions, attributes...) and marks it seen now.
 
     A device stays with the owner that registered it first: another owner may refresh it
     only with the same user_id (None is returned otherwise, and nothing changes), so it
@@ -90,14 +99,19 @@ async def upsert(
     row = await conn.fetchrow(
         """
         INSERT INTO devices (platform, app, token, user_id, tags, locale, time_zone, owner,
-                             push_keys, subscription_expires_at, apns_environment)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                             push_keys, subscription_expires_at, apns_environment,
+                             app_version, app_version_key, os_version, os_version_key,
+                             attributes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb)
         ON CONFLICT (app, platform, token) DO UPDATE SET
             user_id = EXCLUDED.user_id, tags = EXCLUDED.tags, locale = EXCLUDED.locale,
             time_zone = EXCLUDED.time_zone, push_keys = EXCLUDED.push_keys,
             subscription_expires_at = EXCLUDED.subscription_expires_at,
             apns_environment = EXCLUDED.apns_environment,
-            active = true, deactivated_at = NULL, updated_at = now()
+            app_version = EXCLUDED.app_version, app_version_key = EXCLUDED.app_version_key,
+            os_version = EXCLUDED.os_version, os_version_key = EXCLUDED.os_version_key,
+            attributes = EXCLUDED.attributes,
+            active = true, deactivated_at = NULL, updated_at = now(), last_seen = now()
         WHERE devices.owner = EXCLUDED.owner
            OR devices.user_id IS NOT DISTINCT FROM EXCLUDED.user_id
         RETURNING id, (xmax = 0) AS created
@@ -113,10 +127,34 @@ async def upsert(
         device.push_keys,
         device.subscription_expires_at,
         device.apns_environment,
+        device.app_version,
+        version_key(device.app_version),
+        device.os_version,
+        version_key(device.os_version),
+        orjson.dumps(device.attributes).decode(),
     )
     if row is None:
         return None
     return row["id"], row["created"]
+
+
+async def seen(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    device_id: int,
+    *,
+    owner: str | None = None,
+    apps: Sequence[str] | None = None,
+) -> bool:
+    """Mark a device seen now (one indexed update); with `owner` / `apps` scoped like
+    delete(). False if there is no such device (for this caller)."""
+    status = await conn.execute(
+        "UPDATE devices SET last_seen = now() WHERE id = $1 "
+        "AND ($2::text IS NULL OR owner = $2) AND ($3::text[] IS NULL OR app = ANY($3))",
+        device_id,
+        owner,
+        None if apps is None else list(apps),
+    )
+    return status.endswith(" 1")
 
 
 async def delete(
@@ -158,25 +196,6 @@ async def id_range(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[int, int] |
     return row["lo"], row["hi"] + 1
 
 
-def _filter_sql(audience: AudienceFilter, first_param: int) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    n = first_param
-    if audience.platforms:
-        clauses.append(f"platform = ANY(${n}::text[])")
-        params.append(list(audience.platforms))
-        n += 1
-    if audience.apps:
-        clauses.append(f"app = ANY(${n}::text[])")
-        params.append(list(audience.apps))
-        n += 1
-    if audience.tags:
-        clauses.append(f"tags && ${n}::text[]")  # any of the tags
-        params.append(list(audience.tags))
-        n += 1
-    return "".join(f" AND {c}" for c in clauses), params
-
-
 async def stream_targets(
     conn: asyncpg.Connection | asyncpg.Pool,
     lo: int,
@@ -189,7 +208,7 @@ async def stream_targets(
     Each page is one indexed range query starting after the last id seen: no OFFSET, no
     server-side cursor held across pages, and at most `page_size` rows in memory.
     """
-    where, params = _filter_sql(audience, 4)
+    where, params = condition(audience, 4)
     sql = (
         f"SELECT {TARGET_COLUMNS} FROM devices "
         f"WHERE active AND id >= $1 AND id < $2{where} ORDER BY id LIMIT $3"
@@ -206,6 +225,7 @@ async def stream_targets(
 
 
 async def count_audience(conn: asyncpg.Connection | asyncpg.Pool, audience: AudienceFilter) -> int:
-    where, params = _filter_sql(audience, 1)
+    """The number of devices the expansion of `audience` targets, for the same data."""
+    where, params = condition(audience, 1)
     value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
     return int(value)

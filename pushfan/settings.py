@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     # http://localhost too, so a local compose stack can turn them on.
     secure_cookies: bool | None = None
 
+    # Devices not seen (registration or /seen) for this many days are deactivated by
+    # `pushfan devices deactivate-stale`; 0 disables the policy.
+    device_stale_days: int = Field(270, ge=0)
+
     # Workers.
     metrics_port: int = 0  # 0 disables the worker's /metrics listener
     # Where the workers' (and the API's separate) metrics listener binds: loopback unless
@@ -178,6 +182,9 @@ class Settings(BaseSettings):
     expander_prefetch: int = Field(2, ge=1)
     sender_prefetch: int = Field(8, ge=1)
     sender_concurrency: int = Field(500, ge=1)  # pushes in flight per sender process
+    # Pushes/s the senders of one provider deliver together (measure with `pushfan bench`);
+    # only the dry run's predicted duration reads it.
+    sender_capacity_per_s: float = Field(10_000.0, gt=0)
     publish_timeout_s: float = 10.0
     # How long a worker's publish waits for the broker to come back (a restart) before the
     # batch fails and is redelivered.

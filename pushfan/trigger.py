@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
 from pushfan import alerts, metrics, payloads, webpush
 from pushfan.alerts import Alert, AlertIn, IdempotencyConflict
@@ -71,7 +72,8 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
 
 
 def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
-    """The alert's one expansion message and its message id."""
+    """The alert's one expansion message and its message id. Relative filters (last_seen)
+    count from the alert's creation, so every shard, and a re-expansion, sees one cut-off."""
     if alert.targets is not None:
         task = ExpandTask(
             alert_id=alert.id,
@@ -82,10 +84,11 @@ def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
             targets=alert.targets,
         )
         return task, f"{alert.id}:targets"
+    audience = msgspec.structs.replace(alert.audience_filter, as_of=alert.created_at.timestamp())
     task = ExpandTask(
         alert_id=alert.id,
         kind="plan",
-        audience=alert.audience_filter,
+        audience=audience,
         notification=alert.notification(),
     )
     return task, f"{alert.id}:plan"

@@ -15,7 +15,6 @@ from pushfan.api.admin import Sender, Viewer
 from pushfan.api.deps import Res
 from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
 from pushfan.api.routing import GuardedRoute
-from pushfan.messages import AudienceFilter
 
 router = APIRouter(route_class=GuardedRoute, prefix="/admin/api", include_in_schema=False)
 
@@ -45,21 +44,18 @@ async def estimate(
     platforms: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     apps: Annotated[list[str], Query()] = [],  # noqa: B006
     tags: Annotated[list[str], Query()] = [],  # noqa: B006
+    segment: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Estimate:
     try:
-        audience = AudienceIn(platforms=platforms, apps=apps, tags=tags)
+        audience = AudienceIn(platforms=platforms, apps=apps, tags=tags, segment=segment)
     except ValidationError as exc:
         raise HTTPException(422, exc.errors(include_input=False)) from None
     unknown = set(audience.apps) - set(res.settings.app_names)
     if unknown:
         raise HTTPException(422, f"unknown app(s): {', '.join(sorted(unknown))}")
     started = time.perf_counter()
-    count = await registry.count_audience(
-        res.pool,
-        AudienceFilter(
-            platforms=list(audience.platforms), apps=list(audience.apps), tags=list(audience.tags)
-        ),
-    )
+    segment_filter = await alerting.resolve_segment(res, None, audience.segment)
+    count = await registry.count_audience(res.pool, audience.audience_filter(segment_filter))
     return Estimate(audience=count, milliseconds=round((time.perf_counter() - started) * 1000, 1))
 
 
@@ -74,7 +70,9 @@ async def send(
 ) -> AdminAlert:
     # The same path as POST /v1/alerts; a double click resends the same key, so one alert.
     key = f"{session.actor}:{idempotency_key}" if idempotency_key else None
-    alert = await alerting.submit(res, body.alert_in(), key, session.actor, DASHBOARD_OWNER)
+    segment_filter = await alerting.resolve_segment(res, None, body.audience.segment)
+    alert_in = body.alert_in(segment_filter)
+    alert = await alerting.submit(res, alert_in, key, session.actor, DASHBOARD_OWNER)
     return await _admin_alert(res, alert)
 
 

@@ -32,7 +32,8 @@ async def create_alert(
     key: Annotated[ApiKey, Depends(require_trigger("alerts:send"))],
     idempotency_key: alerting.IdempotencyKey = None,
 ) -> AlertOut:
-    alert_in = body.alert_in()
+    segment_filter = await alerting.resolve_segment(res, key.owner, body.audience.segment)
+    alert_in = body.alert_in(segment_filter)
     audience = tenancy.scoped(key, alert_in.audience, res.settings.app_names)
     alert_in = replace(alert_in, audience=audience)
     alert = await alerting.submit(res, alert_in, idempotency_key, key.id, key.owner)

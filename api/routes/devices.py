@@ -1,4 +1,4 @@
-"""Device registration: register or refresh (idempotent), and removal."""
+"""Device registration: register or refresh (idempotent), mark seen, and removal."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ async def register_device(
             tags=body.tags,
             locale=body.locale,
             time_zone=body.time_zone,
+            app_version=body.app_version,
+            os_version=body.os_version,
+            attributes=body.attributes,
             **web,
             apns_environment=body.apns_environment,
         ),
@@ -96,5 +99,17 @@ async def delete_device(
 ) -> Response:
     apps = tenancy.device_apps(key)
     if not await registry.delete(res.pool, device_id, owner=key.owner, apps=apps):
+        raise HTTPException(404, "no such device")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{device_id}/seen", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def device_seen(
+    device_id: Annotated[int, Path(ge=1, le=2**63 - 1)], res: Res, key: Writer
+) -> Response:
+    """The app was opened: refresh `last_seen` (what the stale-token policy and `last_seen`
+    filters read) without re-sending the registration. Scoped like DELETE."""
+    apps = tenancy.device_apps(key)
+    if not await registry.seen(res.pool, device_id, owner=key.owner, apps=apps):
         raise HTTPException(404, "no such device")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -64,8 +64,10 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
-    from pushfan.cli.devices import seed
+    from pushfan.cli.devices import deactivate_stale, seed
 
+    if args.devices_command == "deactivate-stale":
+        return deactivate_stale(settings, args.batch)
     return seed(settings, args.count, args.ios_fraction, args.apps)
 
 
@@ -112,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--ios-fraction", type=float, default=0.5)
     seed.add_argument("--apps", nargs="+", help="apps to spread devices over (default: all)")
     seed.set_defaults(func=_cmd_devices)
+    stale = devices_sub.add_parser(
+        "deactivate-stale",
+        help="deactivate devices unseen for PUSHFAN_DEVICE_STALE_DAYS, in batches (cron it)",
+    )
+    stale.add_argument("--batch", type=int, default=1_000, help="rows per transaction")
+    stale.set_defaults(func=_cmd_devices)
 
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aio_pika
 import httpx
 
-from pushfan import admins
+from pushfan import admins, segments
 from pushfan.db import Pool
 from pushfan.messages import decode_expand
 from pushfan.seed import seed_devices
@@ -80,3 +80,26 @@ async def test_the_page_renders_the_compose_form_and_history(
     for needle in ('for="title"', 'for="body"', "Send Global Alert", 'value="alpha"', "History"):
         assert needle in page
     assert (await api.get("/admin/static/admin.js")).status_code == 200
+
+
+async def test_estimate_takes_a_saved_segment_by_name(
+    api: httpx.AsyncClient, pool: Pool, admin: admins.Admin
+) -> None:
+    async with pool.acquire() as conn:
+        await seed_devices(conn, 300, ios_fraction=0.5, apps=["alpha", "beta"])
+    await segments.create(
+        pool,
+        "tests",
+        "ios-news",
+        "",
+        {"and": [{"platform": {"eq": "ios"}}, {"tags": {"has": "news"}}]},
+        None,
+    )
+    await signed_in(api)
+    got = (await api.get("/admin/api/estimate?segment=ios-news&apps=alpha")).json()
+    expected = await pool.fetchval(
+        "SELECT count(*) FROM devices "
+        "WHERE platform = 'ios' AND app = 'alpha' AND 'news' = ANY(tags)"
+    )
+    assert 0 < got["audience"] == expected
+    assert (await api.get("/admin/api/estimate?segment=nope")).status_code == 422

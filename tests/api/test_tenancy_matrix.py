@@ -153,6 +153,66 @@ async def cancel_alert(t: Tenants) -> None:
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
 
 
+async def device_seen(t: Tenants) -> None:
+    url = f"/v1/devices/{await t.device()}/seen"
+    assert (await t.call(t.x_beta, "POST", url)).status_code == 404
+    assert (await t.call(t.y_alpha, "POST", url)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", url)).status_code == 204
+
+
+SEGMENT = {"name": "fr", "filter": {"locale": {"language": "fr"}}}
+
+
+async def _segment(t: Tenants) -> str:
+    """X's segment 'fr' (made once per test: a second POST of X's is a 409)."""
+    response = await t.call(t.x_alpha, "POST", "/v1/segments", json=SEGMENT)
+    assert response.status_code in (201, 409), response.text
+    return "/v1/segments/fr"
+
+
+async def create_segment(t: Tenants) -> None:
+    """Names are per owner: Y saves its own 'fr'; X's other keys share X's (a 409)."""
+    await _segment(t)
+    assert (await t.call(t.x_beta, "POST", "/v1/segments", json=SEGMENT)).status_code == 409
+    own = await t.call(t.y_alpha, "POST", "/v1/segments", json=SEGMENT)
+    assert own.status_code == 201, own.text
+    await t.call(t.y_alpha, "DELETE", "/v1/segments/fr")
+
+
+async def list_segments(t: Tenants) -> None:
+    await _segment(t)
+    assert (await t.call(t.y_alpha, "GET", "/v1/segments")).json() == []
+    mine = (await t.call(t.x_alpha, "GET", "/v1/segments")).json()
+    assert [s["name"] for s in mine] == ["fr"]
+
+
+async def get_segment(t: Tenants) -> None:
+    url = await _segment(t)
+    assert (await t.call(t.y_alpha, "GET", url)).status_code == 404
+    assert (await t.call(t.x_alpha, "GET", url)).status_code == 200
+
+
+async def delete_segment(t: Tenants) -> None:
+    url = await _segment(t)
+    assert (await t.call(t.y_alpha, "DELETE", url)).status_code == 404
+    assert (await t.call(t.x_alpha, "DELETE", url)).status_code == 204
+
+
+async def preview_alert(t: Tenants) -> None:
+    """The dry run is scoped like the trigger; Y cannot use X's segment by name."""
+    await t.device()
+    url = "/v1/alerts:preview?credentials=false"
+    named = {**ALERT, "audience": {"apps": ["alpha"]}}
+    assert (await t.call(t.x_beta, "POST", url, json=named)).status_code == 403
+    beta = await t.call(t.x_beta, "POST", url, json=ALERT)
+    assert beta.status_code == 200 and beta.json()["audience"] == 0
+    await _segment(t)
+    by_name = {**ALERT, "audience": {"segment": "fr"}}
+    assert (await t.call(t.y_alpha, "POST", url, json=by_name)).status_code == 422
+    mine = await t.call(t.x_alpha, "POST", url, json=named)
+    assert mine.status_code == 200 and mine.json()["audience"] >= 1
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/devices"): register,
     ("DELETE", "/v1/devices/{device_id}"): delete_device,
@@ -160,6 +220,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/alerts/{alert_id}"): get_alert,
     ("POST", "/v1/alerts/{alert_id}/cancel"): cancel_alert,
     ("POST", "/v1/notifications"): create_notification,
+    ("POST", "/v1/devices/{device_id}/seen"): device_seen,
+    ("POST", "/v1/segments"): create_segment,
+    ("GET", "/v1/segments"): list_segments,
+    ("GET", "/v1/segments/{name}"): get_segment,
+    ("DELETE", "/v1/segments/{name}"): delete_segment,
+    ("POST", "/v1/alerts:preview"): preview_alert,
     ("GET", "/v1/notifications/{notification_id}"): get_notification,
 }
 
