@@ -13,12 +13,12 @@ it holds everything Redis was ever told, and more if a Redis write failed after 
 
 from __future__ import annotations
 
+import sys
 import uuid
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from pushfan.outcomes import FINAL_OUTCOMES
 
@@ -96,6 +96,16 @@ async def record_shard(
 
 OUTCOME_FIELDS = [str(o) for o in FINAL_OUTCOMES]  # the order of `sizes`
 
+_UINT32 = "I" if array("I").itemsize == 4 else "L"
+
+
+def _unpack_ids(packed: bytes) -> array[int]:
+    """Device ids packed 4 bytes each, little-endian (the Lua scripts' layout)."""
+    ids = array(_UINT32, packed)
+    if sys.byteorder == "big":
+        ids.byteswap()
+    return ids
+
 
 @dataclass(frozen=True)
 class Rebuilt:
@@ -116,26 +126,24 @@ async def rebuild(db: Executor, alert_id: str) -> Rebuilt:
     )
     counts = dict.fromkeys(OUTCOME_FIELDS, 0)
     retryable = 0
-    chunks: list[np.ndarray] = []
-    outcome_of: list[np.ndarray] = []
+    seen = bytearray()  # Redis bitmap layout, grown to the largest id met
+    resent = 0
     for row in rows:
         retryable += row["retryable"]
-        ids = np.frombuffer(row["device_ids"], dtype="<u4")
-        chunks.append(ids)
-        outcome_of.append(np.repeat(np.arange(len(row["sizes"]), dtype=np.int8), row["sizes"]))
-    bitmap = b""
-    resent = 0
-    if chunks:
-        ids = np.concatenate(chunks)
-        outcomes = np.concatenate(outcome_of)
-        # First record of each device wins: np.unique returns the first index of each id.
-        first_ids, first_at = np.unique(ids, return_index=True)
-        resent = len(ids) - len(first_ids)
-        tally = np.bincount(outcomes[first_at], minlength=len(OUTCOME_FIELDS))
-        counts = {name: int(tally[k]) for k, name in enumerate(OUTCOME_FIELDS)}
-        bits = np.zeros(int(first_ids[-1]) + 1, dtype=np.uint8)
-        bits[first_ids] = 1
-        bitmap = np.packbits(bits, bitorder="big").tobytes()
+        ids = _unpack_ids(row["device_ids"])
+        start = 0
+        for outcome, size in zip(OUTCOME_FIELDS, row["sizes"], strict=False):
+            for device in ids[start : start + size]:
+                byte, mask = device >> 3, 0x80 >> (device & 7)
+                if byte >= len(seen):
+                    seen.extend(bytes(byte + 1 - len(seen)))
+                if seen[byte] & mask:  # the first record of a device wins
+                    resent += 1
+                else:
+                    seen[byte] |= mask
+                    counts[outcome] += 1
+            start += size
+    bitmap = bytes(seen)
     shards = {
         int(r["shard"]): int(r["audience"])
         for r in await db.fetch("SELECT shard, audience FROM alert_shards WHERE alert_id = $1", key)
