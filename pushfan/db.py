@@ -103,9 +103,29 @@ async def migrate(settings: Settings) -> list[str]:
 
 
 async def drop_schema(settings: Settings) -> None:
-    """Remove the configured schema and everything in it (tests and demos)."""
+    """Remove the configured schema and everything in it (tests and demos). A session still
+    holding a lock in the schema (a worker that was not closed) would make the DROP wait
+    for ever: after a short wait, such sessions are ended and the DROP is tried again."""
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    drop = f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
+        await conn.execute("SET lock_timeout = '5s'")
+        for _ in range(3):
+            try:
+                await conn.execute(drop)
+                return
+            except asyncpg.LockNotAvailableError:
+                await conn.execute(_END_LOCK_HOLDERS, settings.database_schema)
+        await conn.execute(drop)
     finally:
         await conn.close()
+
+
+# The other sessions holding a lock on a relation of schema $1.
+_END_LOCK_HOLDERS = """
+SELECT pg_terminate_backend(l.pid)
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()
+"""

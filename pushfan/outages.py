@@ -62,6 +62,11 @@ def reason(exc: BaseException) -> str:
     return f"{service_of(exc)} is unavailable ({type(exc).__name__}); retry shortly"
 
 
+def closed_here(exc: BaseException) -> bool:
+    """Our own pool was closed (a shutdown), not the service gone: waiting cannot help."""
+    return isinstance(exc, asyncpg.InterfaceError) and "pool is clos" in str(exc)
+
+
 async def until_available(call: Callable[[], Awaitable[T]], what: str) -> T:
     """Run `call` until the services it needs answer, pausing longer each time (up to
     MAX_PAUSE_S). For a step that must not be redone from the start once the step before it
@@ -72,6 +77,8 @@ async def until_available(call: Callable[[], Awaitable[T]], what: str) -> T:
         try:
             return await call()
         except UNAVAILABLE as exc:
+            if closed_here(exc):
+                raise
             log.warning("%s waits: %s", what, reason(exc))
             await asyncio.sleep(pause)
             pause = min(MAX_PAUSE_S, pause * 2)
