@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install services format lint typecheck test test-fast test-unit fuzz demo bench bench-simulators trigger-latency loadtest container-tools image compose-test clean
+.PHONY: install services format lint typecheck test test-fast test-unit faults fuzz demo bench bench-simulators trigger-latency loadtest container-tools image compose-test clean
 
 $(STAMP): pyproject.toml loadtest/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,11 +35,18 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Everything but the fault drills and the full-size fuzzing, which have targets of their own
+# (.ci/run runs all three) so that this one stays under 10 minutes.
 test: install services lint typecheck
-	$(PY) -m pytest -q -m "not fuzz" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not fuzz and not faults" $(PYTEST_ARGS)
 
 test-fast: install services
-	$(PY) -m pytest -q -m "not e2e and not fuzz" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e and not fuzz and not faults" $(PYTEST_ARGS)
+
+# The fault drills (loadtest/faults.py at a small population): processes SIGKILLed, the broker
+# restarted, a provider failing, and the store drills on private Redis/PostgreSQL instances.
+faults: install services
+	$(PY) -m pytest -q -m faults $(PYTEST_ARGS)
 
 # schemathesis at full size: 300 examples per operation and mode, NUL allowed (.ci/run).
 fuzz: install services

@@ -8,14 +8,13 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from loadtest.stack import Stack
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 3_000
@@ -37,16 +36,6 @@ def stack(request: pytest.FixtureRequest) -> Iterator[tuple[Stack, dict[str, str
     finally:
         stack.stop()
         stack.cleanup()
-
-
-def wait_done(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
-        if state["status"] == "done":
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"alert not done in time: {state}")
 
 
 def test_alert_reaches_every_device_once_and_dead_tokens_are_dropped(

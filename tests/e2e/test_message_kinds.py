@@ -6,7 +6,6 @@ counts that add up and no duplicates."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from loadtest.stack import Stack
 from pushfan.seed import SANDBOX_TOKEN_PREFIX
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 400
@@ -48,13 +48,7 @@ def send(
         created = client.post("/v1/alerts", json=body, headers=headers)
         assert created.status_code == 202, created.text
         alert_id = created.json()["id"]
-        deadline = time.monotonic() + 90
-        while True:
-            state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
-            if state["status"] == "done":
-                break
-            assert time.monotonic() < deadline, state
-            time.sleep(0.2)
+        state = wait_done(client, alert_id, headers)
     sims = {
         which: s.sim_stats(which, apns_collapse_id or alert_id)
         for which in ("apns", "apns-sandbox")

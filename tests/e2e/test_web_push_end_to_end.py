@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import orjson
@@ -17,6 +15,7 @@ import pytest
 from loadtest.stack import Stack
 from pushfan import webpush
 from pushfan.messages import Notification
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 3_000
@@ -38,16 +37,6 @@ def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
         stack.cleanup()
 
 
-def wait_done(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
-        if state["status"] == "done":
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"alert not done in time: {state}")
-
-
 def test_one_alert_to_apns_fcm_and_web_adds_up_and_decrypts_to_what_was_sent(
     stack: tuple[Stack, dict[str, str]],
 ) -> None:
@@ -57,7 +46,7 @@ def test_one_alert_to_apns_fcm_and_web_adds_up_and_decrypts_to_what_was_sent(
     created = client.post("/v1/alerts", json=alert, headers=headers)
     assert created.status_code == 202, created.text
     alert_id = created.json()["id"]
-    counts = wait_done(client, alert_id, headers)["counts"]
+    counts = wait_done(client, alert_id, headers, timeout_s=120)["counts"]
     assert counts["audience"] == DEVICES and counts["failed"] == 0
     assert counts["delivered"] + counts["invalid"] == DEVICES
     stats = {p: s.sim_stats(p, alert_id) for p in ("apns", "fcm", "web")}
@@ -92,7 +81,7 @@ def test_web_only_audience_and_dead_subscriptions_are_deactivated(
     for _ in range(2):
         created = client.post("/v1/alerts", json=body, headers=headers)
         alert_id = created.json()["id"]
-        state = wait_done(client, alert_id, headers)["counts"]
+        state = wait_done(client, alert_id, headers, timeout_s=120)["counts"]
         assert int(s.sim_stats("apns", alert_id)["accepted"]) == 0
         assert int(s.sim_stats("fcm", alert_id)["accepted"]) == 0
         assert int(s.sim_stats("web", alert_id)["accepted"]) == state["delivered"] > 0
@@ -121,7 +110,7 @@ def test_web_pushes_go_through_the_retry_ladder_exactly_once() -> None:
         client = httpx.Client(base_url=s.api_url, timeout=10)
         created = client.post("/v1/alerts", json={"title": "a", "body": "b"}, headers=headers)
         alert_id = created.json()["id"]
-        counts = wait_done(client, alert_id, headers)["counts"]
+        counts = wait_done(client, alert_id, headers, timeout_s=120)["counts"]
         assert counts["delivered"] == counts["audience"] == 1_000, counts
         web = s.sim_stats("web", alert_id)
         assert web["duplicates"] == 0 and int(web["accepted"]) > 400
