@@ -267,11 +267,11 @@ def bring_up(stack: ComposeStack) -> dict[str, float]:
     if any(codes.values()):
         logs = {s: stack.logs(s, tail=30) for s, code in codes.items() if code}
         raise ComposeError(f"one-shot services failed: {codes} {logs}")
-    stack.up(APP)
+    # Every container is started before the checks: each start makes podman's DNS reload.
+    stack.up([*APP, "prometheus"])
     api_ready = f"{stack.url('HOST_PORT_API')}/readyz"
     wait_for("the API's /readyz", lambda: answers(api_ready), timeout_s=180)
     stack.wait_healthy(WORKERS, timeout_s=180)
-    stack.up(["prometheus"])
     timings["stack_ready_s"] = round(time.monotonic() - started, 1)
     return timings
 
