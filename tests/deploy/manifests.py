@@ -141,6 +141,9 @@ def pod_spec(doc: Doc) -> Doc | None:
     if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}:
         spec: Doc = doc["spec"]["template"]["spec"]
         return spec
+    if doc["kind"] == "CronJob":
+        job_spec: Doc = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return job_spec
     return None
 
 
