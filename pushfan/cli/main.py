@@ -158,11 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unreachable(exc: OSError) -> str:
+    """One line for a store or service that could not be reached (no traceback: the
+    operator needs the address's fate, not the call stack)."""
+    if isinstance(exc, TimeoutError):
+        return "a service did not answer in time (is the host name resolvable and reachable?)"
+    return f"a service could not be reached: {exc.__class__.__name__}: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     _setup_logging(settings)
-    return int(args.func(settings, args) or 0)
+    try:
+        return int(args.func(settings, args) or 0)
+    except OSError as exc:
+        print(f"pushfan {args.command}: {_unreachable(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
