@@ -3,7 +3,11 @@ service origin, VAPID-signed (RFC 8292) and encrypted per subscription (RFC 8291
 
 Per batch: the plaintext (pushfan.webpush.render) and the headers of each origin (TTL,
 Urgency from the priority, Topic from the alert id, the VAPID Authorization cached per
-origin) are built once; per push the payload is encrypted for that subscription's keys.
+origin) are built once; per push the payload is encrypted for that subscription's keys,
+every body of the slice before the first request goes out. Encrypting between requests
+holds the GIL while the transport's thread has answers to hand back, and the two threads
+then trade the GIL once per push, which costs more CPU than the encryption saves in
+latency (loadtest/bench_webpush_wire.py measures both providers on the wire).
 Answers are classified with errors.classify_web: 201 delivered, 404/410 a dead
 subscription, 429/5xx retried, 413 and the rest failed with a reason naming what was wrong.
 """
@@ -113,14 +117,17 @@ class WebPushProvider:
             return result
         headers: dict[str, list[tuple[str, str]]] = {}
         post = self._transports.post
-
-        def request(i: int) -> Awaitable[Answer]:
-            endpoint, p256dh, auth = webpush.split_wire_token(tokens[i])
+        requests: list[tuple[str, list[tuple[str, str]], bytes]] = []
+        for token in tokens:
+            endpoint, p256dh, auth = webpush.split_wire_token(token)
             origin = webpush.origin_of(endpoint)
             common = headers.get(origin)
             if common is None:
                 common = headers[origin] = self._headers(notification, origin)
-            return post(endpoint, common, encrypt(plaintext, p256dh, auth))
+            requests.append((endpoint, common, encrypt(plaintext, p256dh, auth)))
+
+        def request(i: int) -> Awaitable[Answer]:
+            return post(*requests[i])
 
         body_bytes = len(plaintext) + webpush.BODY_OVERHEAD_BYTES
 
