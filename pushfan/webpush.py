@@ -22,12 +22,13 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pushfan.messages import Notification
+from pushfan.messages import Extras, Notification
 
 # The push services of the major browsers: Chrome, Edge (legacy), Opera and Samsung Internet
 # use FCM; Firefox uses Mozilla's autopush; Edge uses WNS; Safari uses Apple's web push.
@@ -213,15 +214,51 @@ def origin_of(endpoint: str) -> str:
     return match.group(0)
 
 
-def render(n: Notification) -> bytes:
-    """What the service worker's `push` event gets (`event.data.json()`): rendered once per
-    batch, encrypted per subscription."""
-    doc: dict[str, object] = {"title": n.title, "body": n.body}
+# interruption levels a browser keeps on screen until the user acts (requireInteraction)
+_INSISTENT_LEVELS = frozenset({"time-sensitive", "critical"})
+_NO_EXTRAS = Extras()
+
+
+def payload(n: Notification) -> dict[str, Any]:
+    """What the service worker's `push` event gets (`event.data.json()`), as a dict.
+
+    A visible push: `title`, `body`, then those set of `subtitle`, `image` (the
+    notification's image), `tag` (from thread_id: a later push with the same tag replaces
+    it), `require_interaction` (true for the time-sensitive and critical interruption
+    levels), `category`, `app_badge` (the count for navigator.setAppBadge; 0 clears it).
+    A silent push (content_available): `silent: true` and no visible field. Both: `url` (the
+    page to open on click), `data`, `alert_id` (the collapse id). Sound, relevance score
+    and the apns/android override blocks have no browser counterpart and are left out; a
+    data_only message is visible here, as on iOS."""
+    x = n.extras if n.extras is not None else _NO_EXTRAS
+    doc: dict[str, Any] = {}
+    if x.content_available:
+        doc["silent"] = True
+    else:
+        doc["title"] = n.title
+        doc["body"] = n.body
+        visible = (
+            ("subtitle", x.subtitle),
+            ("image", x.image),
+            ("tag", x.thread_id),
+            ("require_interaction", x.interruption_level in _INSISTENT_LEVELS or None),
+            ("category", x.category),
+            ("app_badge", x.badge),
+        )
+        doc |= {key: value for key, value in visible if value is not None and value != ""}
+    if x.url:
+        doc["url"] = x.url
     if n.data:
         doc["data"] = n.data
     if n.collapse_id:
         doc["alert_id"] = n.collapse_id
-    return orjson.dumps(doc)
+    return doc
+
+
+def render(n: Notification) -> bytes:
+    """payload(n) as the JSON bytes each subscription's copy encrypts: rendered once per
+    batch."""
+    return orjson.dumps(payload(n))
 
 
 def oversize_reason(n: Notification) -> str | None:
