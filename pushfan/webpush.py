@@ -10,8 +10,10 @@ non-ASCII hosts and fragments are refused outright). A development flag may name
 simulator hosts (`host:port`) to accept as they are.
 
 In the registry the endpoint is the device's token (unique per app) and the keys are stored
-beside it; in a send batch a web target's token is `wire_token()`, the endpoint and the keys
-in one string, so the sender never reads the database.
+beside it; in a send batch a web target's token is `wire_token()`, the endpoint, the keys
+and the subscription's expiry in one string, so the sender never reads the database. A
+subscription past its `expirationTime` is never sent to: the sender counts it invalid and
+deactivates the device, as it does when a push service answers 404 or 410.
 """
 
 from __future__ import annotations
@@ -184,22 +186,26 @@ def parse(
     return Subscription(endpoint, point, secret)
 
 
-def wire_token(endpoint: str, keys: str) -> str:
-    """A web target's token in a send batch: 'endpoint p256dh auth' (an endpoint has no
-    spaces, check_endpoint made sure)."""
-    return f"{endpoint} {keys}"
+def wire_token(endpoint: str, keys: str, expires_at: int = 0) -> str:
+    """A web target's token in a send batch: 'endpoint p256dh auth', then ' expires_at' (unix
+    seconds) when the browser gave the subscription an expirationTime (an endpoint has no
+    spaces, check_endpoint made sure). pushfan.registry.SEND_TOKEN builds the same in SQL."""
+    token = f"{endpoint} {keys}"
+    return f"{token} {expires_at}" if expires_at else token
 
 
 _FROM_URLSAFE = str.maketrans("-_", "+/")
 
 
-def split_wire_token(token: str) -> tuple[str, bytes, bytes]:
-    """(endpoint, p256dh, auth) from a wire token (its keys were checked at registration:
-    decoded without the checks, on the sender's per-push path)."""
-    endpoint, p256dh, auth = token.rsplit(" ", 2)
+def split_wire_token(token: str) -> tuple[str, bytes, bytes, int]:
+    """(endpoint, p256dh, auth, expires_at or 0) from a wire token (its keys were checked at
+    registration: decoded without the checks, on the sender's per-push path)."""
+    parts = token.split(" ")
+    endpoint, p256dh, auth = parts[:3]
+    expires_at = int(parts[3]) if len(parts) > 3 else 0
     point = binascii.a2b_base64(p256dh.translate(_FROM_URLSAFE) + "=" * (-len(p256dh) % 4))
     secret = binascii.a2b_base64(auth.translate(_FROM_URLSAFE) + "=" * (-len(auth) % 4))
-    return endpoint, point, secret
+    return endpoint, point, secret, expires_at
 
 
 _ORIGIN = re.compile(r"^https://[^/?# ]+")
