@@ -9,7 +9,6 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import orjson
@@ -20,6 +19,7 @@ from loadtest.stack import WEB_SIM_SEED, Stack
 from pushfan import webpush
 from pushfan.content import Message
 from pushfan.messages import Notification
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 RICH = {
@@ -38,7 +38,7 @@ RICH = {
 def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     stack = Stack.create(f"webt_{secrets.token_hex(3)}", apps=("alpha",), web=True)
     try:
-        scopes = ("notifications:send", "devices:write")
+        scopes = ("notifications:send", "devices:write", "alerts:send")
         key = stack.prepare(20, web_fraction=0.5, scopes=scopes)
         stack.start_simulators()
         stack.start_api()
@@ -47,16 +47,6 @@ def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     finally:
         stack.stop()
         stack.cleanup()
-
-
-def finished(client: httpx.Client, alert_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        state: dict[str, Any] = client.get(f"/v1/notifications/{alert_id}", headers=headers).json()
-        if state["status"] == "done":
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"notification not done in time: {state}")
 
 
 def test_a_rich_push_by_endpoint_arrives_and_an_expired_subscription_is_dropped(
@@ -82,7 +72,7 @@ def test_a_rich_push_by_endpoint_arrives_and_an_expired_subscription_is_dropped(
     created = client.post("/v1/notifications", json={**RICH, "to": {"tokens": to}}, headers=headers)
     assert created.status_code == 202, created.text
     alert_id = created.json()["id"]
-    counts = finished(client, alert_id, headers)["counts"]
+    counts = wait_done(client, alert_id, headers)["counts"]
     assert (counts["audience"], counts["delivered"], counts["invalid"]) == (2, 1, 1), counts
     web = s.sim_stats("web", alert_id)
     assert int(web["accepted"]) == 1 and web["duplicates"] == 0
@@ -109,4 +99,4 @@ def test_a_rich_push_by_endpoint_arrives_and_an_expired_subscription_is_dropped(
     }
     # The expired subscription was deactivated: a second push finds only the fresh one.
     again = client.post("/v1/notifications", json={**RICH, "to": {"tokens": to}}, headers=headers)
-    assert finished(client, again.json()["id"], headers)["counts"]["audience"] == 1
+    assert wait_done(client, again.json()["id"], headers)["counts"]["audience"] == 1
