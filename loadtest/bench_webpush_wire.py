@@ -21,8 +21,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,12 +29,12 @@ import uvloop
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from loadtest.bench_clients import sim_accepted, sim_reset
-from loadtest.bench_simulators import free_port, pinning
-from loadtest.bench_webpush import NOTE
+from loadtest.bench_simulators import free_port, pinning, start
+from loadtest.bench_webpush import NOTE, bench_app
 from loadtest.credentials import ApnsCredentials, write_apns_key
 from loadtest.simulators.webpush_keys import derive
 from pushfan import webpush
-from pushfan.settings import AppConfig, Settings
+from pushfan.settings import Settings
 from pushfan.workers.providers.apns_fast import FastApnsProvider
 from pushfan.workers.providers.build import build_transport
 from pushfan.workers.providers.transport import TransportConfig
@@ -48,17 +46,6 @@ def _cpu() -> float:
     return time.process_time()  # this process, every thread, user + system
 
 
-def _start(argv: list[str], pin: list[str]) -> tuple[subprocess.Popen[str], str]:
-    command = [*pin, sys.executable, "-m", "loadtest.simulators", *argv]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"simulator did not start: {argv}")
-    return proc, line.split()[1]
-
-
 async def measure(
     args: argparse.Namespace,
     folder: Path,
@@ -67,15 +54,7 @@ async def measure(
     vapid: str,
 ) -> dict[str, list[float]]:
     apns_url, web_url = urls
-    app = AppConfig(
-        name="bench",
-        apns_topic="com.example.bench",
-        apns_key_id=creds.key_id,
-        apns_team_id=creds.team_id,
-        apns_key_file=creds.key_file,
-        vapid_private_key=vapid,
-        vapid_subject="mailto:ops@pushfan.example",
-    )
+    app = bench_app(creds, vapid)
     ca = folder / "tls" / "ca.pem"
     settings = Settings(apps=[app], ca_file=ca, http_transport=args.transport)
     gate = asyncio.Semaphore(settings.sender_concurrency)
@@ -125,7 +104,7 @@ def main() -> int:
     if client_pin:
         os.sched_setaffinity(0, {int(c) for c in client_pin[-1].split(",")})
     tls = ["--tls-dir", str(folder / "tls")]
-    apns_sim, apns_url = _start(
+    apns_sim, apns_url = start(
         [
             "apns",
             "--auth-key",
@@ -137,7 +116,7 @@ def main() -> int:
         server_pin,
     )
     web_port = free_port()
-    web_sim, web_url = _start(
+    web_sim, web_url = start(
         [
             "webpush",
             "--port",
