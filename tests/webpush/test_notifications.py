@@ -58,8 +58,8 @@ async def test_bad_web_targets_are_422_and_nothing_is_queued(
     key = await bearer(pool, "notifications:send")
     sub = Browser.new().subscription(ACCEPTED[1])
     bad_key = {**sub, "keys": {"p256dh": "BA" + "A" * 85, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}
-    web = {"platform": "web", "app": "alpha"}
-    cases = [
+    web: dict[str, Any] = {"platform": "web", "app": "alpha"}
+    cases: list[tuple[dict[str, Any], str]] = [
         ({**web, "token": "https://169.254.169.254/latest/meta-data/"}, "private or loopback"),
         ({**web, "token": "https://evil.example/push"}, "not a known push service"),
         ({**web, "subscription": bad_key}, "not a point on P-256"),
