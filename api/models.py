@@ -51,6 +51,9 @@ def _token(platform: str, token: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+MAX_EXPIRATION_MS = 253_402_300_799_999
+
+
 class SubscriptionKeys(Strict):
     p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     auth: Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -63,7 +66,8 @@ class WebSubscription(BaseModel):
 
     endpoint: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     keys: SubscriptionKeys
-    expiration_time: int | None = Field(None, alias="expirationTime", ge=0, le=2**53)
+    # ms since the epoch; at most the end of year 9999, the last instant a timestamp holds
+    expiration_time: int | None = Field(None, alias="expirationTime", ge=0, le=MAX_EXPIRATION_MS)
 
 
 class DeviceRegistration(Strict):

@@ -73,10 +73,12 @@ async def test_malformed_web_registrations_are_422(api: httpx.AsyncClient, pool:
     key = await bearer(pool, "devices:write")
     sub = Browser.new().subscription(ACCEPTED[1])
     expired = {**sub, "expirationTime": int((time.time() - 60) * 1000)}
+    far = {**sub, "expirationTime": 2**53}  # past year 9999: no timestamp holds it
     bad_key = {**sub, "keys": {"p256dh": "BA" + "A" * 85, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}
     cases = [
         ({"platform": "web", "app": "alpha", "token": "x" * 40}, "subscription"),
         ({"platform": "web", "app": "alpha", "subscription": expired}, "expired"),
+        ({"platform": "web", "app": "alpha", "subscription": far}, "less than or equal"),
         ({"platform": "web", "app": "alpha", "subscription": bad_key}, "not a point on P-256"),
         ({"platform": "web", "app": "alpha", "subscription": {**sub, "x": 1}}, "extra"),
         ({"platform": "web", "app": "nope", "subscription": sub}, "unknown app"),
