@@ -51,6 +51,9 @@ def _token(platform: str, token: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+MAX_EXPIRATION_MS = 253_402_300_799_999
+
+
 class SubscriptionKeys(Strict):
     p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     auth: Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -63,7 +66,8 @@ class WebSubscription(BaseModel):
 
     endpoint: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     keys: SubscriptionKeys
-    expiration_time: int | None = Field(None, alias="expirationTime", ge=0, le=2**53)
+    # ms since the epoch; at most the end of year 9999, the last instant a timestamp holds
+    expiration_time: int | None = Field(None, alias="expirationTime", ge=0, le=MAX_EXPIRATION_MS)
 
 
 class DeviceRegistration(Strict):
@@ -214,12 +218,27 @@ MAX_TARGETS = 10_000
 
 
 class TokenTargetIn(Strict):
-    platform: Literal["ios", "android"]
+    """A device by its token. A browser (`platform: "web"`) is named by its subscription's
+    `endpoint` as `token`, or by the whole PushSubscription as `subscription`; either is
+    checked as a registration is (the route checks the endpoint against the allowlist) and
+    names the device registered with that endpoint, which is sent with its registered keys."""
+
+    platform: Literal["ios", "android", "web"]
     app: AppName
-    token: Annotated[str, StringConstraints(min_length=32, max_length=4096)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    subscription: WebSubscription | None = None
 
     @model_validator(mode="after")
     def _normal_token(self) -> TokenTargetIn:
+        if self.platform == "web":
+            if (self.token is None) == (self.subscription is None):
+                raise ValueError(
+                    "a web target gives `token` (the subscription's endpoint) or "
+                    "`subscription`, one of them"
+                )
+            return self
+        if self.token is None or self.subscription is not None:
+            raise ValueError(f"an {self.platform} target gives `token`, no subscription")
         self.token = _token(self.platform, self.token)
         return self
 
@@ -255,7 +274,8 @@ class NotificationCreate(PushContent):
         spec = TargetSpec(
             device_ids=list(self.to.device_ids),
             tokens=[
-                TokenTarget(platform=t.platform, app=t.app, token=t.token) for t in self.to.tokens
+                TokenTarget(platform=t.platform, app=t.app, token=t.token or "")
+                for t in self.to.tokens
             ],
             user_ids=[UserTarget(app=u.app, user_id=u.user_id) for u in self.to.user_ids],
         )

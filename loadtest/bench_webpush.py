@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from loadtest.credentials import write_apns_key
+from loadtest.credentials import ApnsCredentials, write_apns_key
 from loadtest.simulators.webpush_keys import derive
 from pushfan import webpush
 from pushfan.messages import Notification
@@ -60,13 +60,9 @@ def _cpu() -> float:
     return time.process_time()  # this process, every thread, user + system
 
 
-async def measure(rounds: int, batch: int) -> dict[str, float]:
-    folder = Path(tempfile.mkdtemp(prefix="pushfan-bench-webpush-"))
-    creds = write_apns_key(folder)
-    vapid = webpush.b64url(
-        ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
-    )
-    app = AppConfig(
+def bench_app(creds: ApnsCredentials, vapid: str) -> AppConfig:
+    """The benches' one app: APNs token auth with `creds`, Web Push with the VAPID key."""
+    return AppConfig(
         name="bench",
         apns_topic="com.example.bench",
         apns_key_id=creds.key_id,
@@ -75,6 +71,15 @@ async def measure(rounds: int, batch: int) -> dict[str, float]:
         vapid_private_key=vapid,
         vapid_subject="mailto:ops@pushfan.example",
     )
+
+
+async def measure(rounds: int, batch: int) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="pushfan-bench-webpush-"))
+    creds = write_apns_key(folder)
+    vapid = webpush.b64url(
+        ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+    )
+    app = bench_app(creds, vapid)
     settings = Settings(apps=[app])
     gate = asyncio.Semaphore(settings.sender_concurrency)
     apns = FastApnsProvider(settings, app, Instant(200), gate)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from pushfan import payloads
+from pushfan import payloads, webpush
 from pushfan.audience_sql import condition
 from pushfan.messages import AudienceFilter, Notification
 from pushfan.provider import PLATFORM_PROVIDER
@@ -73,6 +73,9 @@ def rendered(notification: Notification, providers: set[str]) -> list[Rendered]:
         before, after = payloads.fcm_body_parts(notification)
         message = payloads.fcm_message(notification, "<token>")
         out.append(Rendered("fcm", len(before) + len(after) + TYPICAL_FCM_TOKEN, message))
+    if "web" in providers:
+        body = webpush.render(notification)  # encrypted: the aes128gcm overhead counts
+        out.append(Rendered("web", len(body) + webpush.BODY_OVERHEAD_BYTES, orjson.loads(body)))
     return out
 
 

@@ -17,9 +17,13 @@ from pushfan.audience_sql import condition
 from pushfan.messages import AudienceFilter
 from pushfan.versions import version_key
 
-# The token a send batch carries: a web target's is its endpoint and keys in one string
-# (pushfan.webpush.wire_token), so the sender never reads the database.
-SEND_TOKEN = "CASE WHEN {0}push_keys IS NULL THEN {0}token ELSE {0}token || ' ' || {0}push_keys END"
+# The token a send batch carries: a web target's is its endpoint, keys and expiry in one
+# string (pushfan.webpush.wire_token), so the sender never reads the database.
+SEND_TOKEN = (
+    "CASE WHEN {0}push_keys IS NULL THEN {0}token ELSE {0}token || ' ' || {0}push_keys"
+    " || COALESCE(' ' || floor(extract(epoch FROM {0}subscription_expires_at))::bigint, '')"
+    " END"
+)
 
 
 # Each platform's token shape, matched against the whole token (re.fullmatch, ASCII only):

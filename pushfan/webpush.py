@@ -10,8 +10,10 @@ non-ASCII hosts and fragments are refused outright). A development flag may name
 simulator hosts (`host:port`) to accept as they are.
 
 In the registry the endpoint is the device's token (unique per app) and the keys are stored
-beside it; in a send batch a web target's token is `wire_token()`, the endpoint and the keys
-in one string, so the sender never reads the database.
+beside it; in a send batch a web target's token is `wire_token()`, the endpoint, the keys
+and the subscription's expiry in one string, so the sender never reads the database. A
+subscription past its `expirationTime` is never sent to: the sender counts it invalid and
+deactivates the device, as it does when a push service answers 404 or 410.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pushfan.messages import Notification
+from pushfan.messages import Extras, Notification
 
 # The push services of the major browsers: Chrome, Edge (legacy), Opera and Samsung Internet
 # use FCM; Firefox uses Mozilla's autopush; Edge uses WNS; Safari uses Apple's web push.
@@ -183,22 +186,26 @@ def parse(
     return Subscription(endpoint, point, secret)
 
 
-def wire_token(endpoint: str, keys: str) -> str:
-    """A web target's token in a send batch: 'endpoint p256dh auth' (an endpoint has no
-    spaces, check_endpoint made sure)."""
-    return f"{endpoint} {keys}"
+def wire_token(endpoint: str, keys: str, expires_at: int = 0) -> str:
+    """A web target's token in a send batch: 'endpoint p256dh auth', then ' expires_at' (unix
+    seconds) when the browser gave the subscription an expirationTime (an endpoint has no
+    spaces, check_endpoint made sure). pushfan.registry.SEND_TOKEN builds the same in SQL."""
+    token = f"{endpoint} {keys}"
+    return f"{token} {expires_at}" if expires_at else token
 
 
 _FROM_URLSAFE = str.maketrans("-_", "+/")
 
 
-def split_wire_token(token: str) -> tuple[str, bytes, bytes]:
-    """(endpoint, p256dh, auth) from a wire token (its keys were checked at registration:
-    decoded without the checks, on the sender's per-push path)."""
-    endpoint, p256dh, auth = token.rsplit(" ", 2)
+def split_wire_token(token: str) -> tuple[str, bytes, bytes, int]:
+    """(endpoint, p256dh, auth, expires_at or 0) from a wire token (its keys were checked at
+    registration: decoded without the checks, on the sender's per-push path)."""
+    parts = token.split(" ")
+    endpoint, p256dh, auth = parts[:3]
+    expires_at = int(parts[3]) if len(parts) > 3 else 0
     point = binascii.a2b_base64(p256dh.translate(_FROM_URLSAFE) + "=" * (-len(p256dh) % 4))
     secret = binascii.a2b_base64(auth.translate(_FROM_URLSAFE) + "=" * (-len(auth) % 4))
-    return endpoint, point, secret
+    return endpoint, point, secret, expires_at
 
 
 _ORIGIN = re.compile(r"^https://[^/?# ]+")
@@ -213,15 +220,51 @@ def origin_of(endpoint: str) -> str:
     return match.group(0)
 
 
-def render(n: Notification) -> bytes:
-    """What the service worker's `push` event gets (`event.data.json()`): rendered once per
-    batch, encrypted per subscription."""
-    doc: dict[str, object] = {"title": n.title, "body": n.body}
+# interruption levels a browser keeps on screen until the user acts (requireInteraction)
+_INSISTENT_LEVELS = frozenset({"time-sensitive", "critical"})
+_NO_EXTRAS = Extras()
+
+
+def payload(n: Notification) -> dict[str, Any]:
+    """What the service worker's `push` event gets (`event.data.json()`), as a dict.
+
+    A visible push: `title`, `body`, then those set of `subtitle`, `image` (the
+    notification's image), `tag` (from thread_id: a later push with the same tag replaces
+    it), `require_interaction` (true for the time-sensitive and critical interruption
+    levels), `category`, `app_badge` (the count for navigator.setAppBadge; 0 clears it).
+    A silent push (content_available): `silent: true` and no visible field. Both: `url` (the
+    page to open on click), `data`, `alert_id` (the collapse id). Sound, relevance score
+    and the apns/android override blocks have no browser counterpart and are left out; a
+    data_only message is visible here, as on iOS."""
+    x = n.extras if n.extras is not None else _NO_EXTRAS
+    doc: dict[str, Any] = {}
+    if x.content_available:
+        doc["silent"] = True
+    else:
+        doc["title"] = n.title
+        doc["body"] = n.body
+        visible = (
+            ("subtitle", x.subtitle),
+            ("image", x.image),
+            ("tag", x.thread_id),
+            ("require_interaction", x.interruption_level in _INSISTENT_LEVELS or None),
+            ("category", x.category),
+            ("app_badge", x.badge),
+        )
+        doc |= {key: value for key, value in visible if value is not None and value != ""}
+    if x.url:
+        doc["url"] = x.url
     if n.data:
         doc["data"] = n.data
     if n.collapse_id:
         doc["alert_id"] = n.collapse_id
-    return orjson.dumps(doc)
+    return doc
+
+
+def render(n: Notification) -> bytes:
+    """payload(n) as the JSON bytes each subscription's copy encrypts: rendered once per
+    batch."""
+    return orjson.dumps(payload(n))
 
 
 def oversize_reason(n: Notification) -> str | None:

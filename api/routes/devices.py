@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
-from pushfan import registry, webpush
+from pushfan import registry
 from pushfan.api import tenancy
 from pushfan.api.deps import Res, require_write
 from pushfan.api.models import (
@@ -15,11 +14,10 @@ from pushfan.api.models import (
     NOT_FOUND,
     DeviceOut,
     DeviceRegistration,
-    WebSubscription,
 )
 from pushfan.api.routing import GuardedRoute
+from pushfan.api.subscriptions import web_subscription
 from pushfan.apikeys import ApiKey
-from pushfan.settings import Settings
 
 router = APIRouter(
     route_class=GuardedRoute, prefix="/v1/devices", tags=["devices"], responses=INVALID
@@ -71,26 +69,6 @@ async def register_device(
     if created:
         response.status_code = status.HTTP_201_CREATED
     return DeviceOut(id=device_id, created=created)
-
-
-def web_subscription(sub: WebSubscription, settings: Settings) -> tuple[str, dict[str, Any]]:
-    """(token, extra DeviceIn fields) of a checked PushSubscription, or a 422 saying why."""
-    try:
-        checked = webpush.parse(
-            sub.endpoint,
-            sub.keys.p256dh,
-            sub.keys.auth,
-            settings.web_push_allowed_hosts,
-            settings.web_push_dev_hosts,
-        )
-    except webpush.SubscriptionRefused as exc:
-        raise HTTPException(422, f"bad subscription: {exc}") from None
-    expires = None
-    if sub.expiration_time is not None:
-        expires = datetime.fromtimestamp(sub.expiration_time / 1000, UTC)
-        if expires <= datetime.now(UTC):
-            raise HTTPException(422, "bad subscription: it has expired")
-    return checked.endpoint, {"push_keys": checked.keys, "subscription_expires_at": expires}
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)

@@ -17,6 +17,7 @@ from pushfan.api import alerting, examples, tenancy
 from pushfan.api.deps import Res, require, require_trigger
 from pushfan.api.models import INVALID, NOT_FOUND, AlertOut, NotificationCreate
 from pushfan.api.routing import GuardedRoute
+from pushfan.api.subscriptions import web_target_token
 from pushfan.apikeys import ApiKey
 from pushfan.messages import AudienceFilter
 
@@ -40,6 +41,9 @@ async def create_notification(
 ) -> AlertOut:
     named = [*(t.app for t in body.to.tokens), *(u.app for u in body.to.user_ids)]
     tenancy.check_apps(key, named, res.settings.app_names)
+    for target in body.to.tokens:
+        if target.platform == "web":
+            target.token = web_target_token(target, res.settings)
     alert_in = body.alert_in()
     # Device ids of other apps are never reached: the expander resolves only the key's apps.
     audience = AudienceFilter(apps=tenancy.key_apps(key, res.settings.app_names))

@@ -3,7 +3,8 @@ loadtest/faults.py at a small population (the full-size runs are `python loadtes
 
 Each scenario breaks something (provider 5xx and 429 storms, SIGKILLed senders, a RabbitMQ
 restart with and without kills, a provider quota, paused senders, a cancel, a SIGTERM, a
-retried trigger) and ends with the simulators' statistics compared with pushfan's counts."""
+retried trigger; browsers beside phones under the storms, and web senders SIGKILLed mid web
+batch) and ends with the simulators' statistics compared with pushfan's counts."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
         ("cancel", 3_000),
         ("sigterm", 3_000),
         ("idempotency", 1_000),
+        ("web-errors", 2_000),
+        ("web-kills", 3_000),
     ],
 )
 def test_scenario(name: str, devices: int) -> None:

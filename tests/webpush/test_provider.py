@@ -157,6 +157,25 @@ async def test_a_payload_too_large_for_web_push_fails_without_a_request() -> Non
     assert any("web push takes 3993" in reason for reason in result.reasons)
 
 
+async def test_a_subscription_past_its_expiration_time_is_invalid_and_not_sent() -> None:
+    """The browser's expirationTime travels in the wire token: once past, the push is filed
+    INVALID (the sender deactivates the device) without a request; a later one is sent."""
+    services = FakeServices()
+    browsers = [Browser.new() for _ in range(3)]
+    now = int(time.time())
+    expiries = [now - 1, now + 3600, 0]
+    tokens = [
+        webpush.wire_token(
+            f"https://fcm.googleapis.com/push/201-{i}", f"{b.p256dh} {b.auth_b64}", e
+        )
+        for i, (b, e) in enumerate(zip(browsers, expiries, strict=True))
+    ]
+    result = await provider(services).send(NOTE, [1, 2, 3], tokens)
+    assert result.invalid == [1] and sorted(result.delivered) == [2, 3]
+    assert sorted(path.rsplit("/", 1)[1] for path, _, _ in services.requests) == ["201-1", "201-2"]
+    assert result.reasons == {"subscription expired (its expirationTime has passed)": 1}
+
+
 @pytest.mark.parametrize(
     ("collapse", "topic"),
     [(ALERT_ID, ALERT_ID.replace("-", "")), ("", None), ("x" * 33, None), ("a b", None)],

@@ -31,7 +31,22 @@ async def test_a_subscription_registers_and_its_keys_reach_the_send_token(
     pages = [p async for p in stream_targets(pool, 0, 2**62, AudienceFilter(["web"]), 10)]
     [[target]] = pages
     assert target.platform == "web"
-    assert split_wire_token(target.token) == (ACCEPTED[0], *_raw(browser))
+    assert split_wire_token(target.token) == (ACCEPTED[0], *_raw(browser), 0)
+
+
+async def test_the_expiration_time_reaches_the_send_token_in_seconds(
+    api: httpx.AsyncClient, pool: Pool
+) -> None:
+    """expirationTime (ms) is stored and carried to the sender, which stops sending once it
+    has passed (tests/webpush/test_provider.py)."""
+    key = await bearer(pool, "devices:write")
+    browser = Browser.new()
+    expires_ms = int((time.time() + 86_400) * 1000) + 789
+    sub = {**browser.subscription(ACCEPTED[0]), "expirationTime": expires_ms}
+    body = {"platform": "web", "app": "alpha", "subscription": sub}
+    assert (await api.post("/v1/devices", json=body, headers=key)).status_code == 201
+    [[target]] = [p async for p in stream_targets(pool, 0, 2**62, AudienceFilter(["web"]), 10)]
+    assert split_wire_token(target.token) == (ACCEPTED[0], *_raw(browser), expires_ms // 1000)
 
 
 def _raw(browser: Browser) -> tuple[bytes, bytes]:
@@ -58,10 +73,12 @@ async def test_malformed_web_registrations_are_422(api: httpx.AsyncClient, pool:
     key = await bearer(pool, "devices:write")
     sub = Browser.new().subscription(ACCEPTED[1])
     expired = {**sub, "expirationTime": int((time.time() - 60) * 1000)}
+    far = {**sub, "expirationTime": 2**53}  # past year 9999: no timestamp holds it
     bad_key = {**sub, "keys": {"p256dh": "BA" + "A" * 85, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}
     cases = [
         ({"platform": "web", "app": "alpha", "token": "x" * 40}, "subscription"),
         ({"platform": "web", "app": "alpha", "subscription": expired}, "expired"),
+        ({"platform": "web", "app": "alpha", "subscription": far}, "less than or equal"),
         ({"platform": "web", "app": "alpha", "subscription": bad_key}, "not a point on P-256"),
         ({"platform": "web", "app": "alpha", "subscription": {**sub, "x": 1}}, "extra"),
         ({"platform": "web", "app": "nope", "subscription": sub}, "unknown app"),

@@ -76,6 +76,13 @@ def test_bad_keys_are_refused(p256dh: str, auth: str, reason: str) -> None:
 def test_the_wire_token_carries_endpoint_and_keys() -> None:
     browser = Browser.new()
     sub = webpush.parse(ACCEPTED[2], browser.p256dh, browser.auth_b64, DEFAULT_PUSH_SERVICES)
-    endpoint, point, secret = webpush.split_wire_token(webpush.wire_token(sub.endpoint, sub.keys))
-    assert (endpoint, point, secret) == (sub.endpoint, sub.p256dh, browser.auth)
+    endpoint, point, secret, expires = webpush.split_wire_token(
+        webpush.wire_token(sub.endpoint, sub.keys)
+    )
+    assert (endpoint, point, secret, expires) == (sub.endpoint, sub.p256dh, browser.auth, 0)
+    with_expiry = webpush.wire_token(sub.endpoint, sub.keys, 1_900_000_000)
+    assert webpush.split_wire_token(with_expiry) == (
+        *webpush.split_wire_token(endpoint + " " + sub.keys)[:3],
+        1_900_000_000,
+    )
     assert webpush.origin_of(endpoint) == "https://wns2-par02p.notify.windows.com"

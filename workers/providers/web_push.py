@@ -3,14 +3,21 @@ service origin, VAPID-signed (RFC 8292) and encrypted per subscription (RFC 8291
 
 Per batch: the plaintext (pushfan.webpush.render) and the headers of each origin (TTL,
 Urgency from the priority, Topic from the alert id, the VAPID Authorization cached per
-origin) are built once; per push the payload is encrypted for that subscription's keys.
-Answers are classified with errors.classify_web: 201 delivered, 404/410 a dead
-subscription, 429/5xx retried, 413 and the rest failed with a reason naming what was wrong.
+origin) are built once; per push the payload is encrypted for that subscription's keys,
+every body of the slice before the first request goes out. Encrypting between requests
+holds the GIL while the transport's thread has answers to hand back, and the two threads
+then trade the GIL once per push, which costs more CPU than the encryption saves in
+latency (loadtest/bench_webpush_wire.py measures both providers on the wire).
+A subscription past its expirationTime (carried in the wire token) is filed INVALID without
+a request, like a 404/410. Answers are classified with errors.classify_web: 201 delivered,
+404/410 a dead subscription, 429/5xx retried, 413 and the rest failed with a reason naming
+what was wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from pushfan import payloads, webpush
@@ -62,6 +69,10 @@ class OriginTransports:
         self._by_origin.clear()
 
 
+Request = tuple[str, list[tuple[str, str]], bytes]  # endpoint URL, headers, encrypted body
+EXPIRED = "subscription expired (its expirationTime has passed)"
+
+
 def urgency(n: Notification) -> str:
     return "high" if n.priority == "high" else "normal"
 
@@ -95,6 +106,33 @@ class WebPushProvider:
             headers.append(("topic", topic))
         return headers
 
+    def _prepare(
+        self,
+        notification: Notification,
+        plaintext: bytes,
+        device_ids: list[int],
+        tokens: list[str],
+        result: SendResult,
+    ) -> tuple[list[int], list[Request]]:
+        """The device ids to send to and each one's request (endpoint, headers, encrypted
+        body); a subscription past its expirationTime goes to `result` as INVALID instead."""
+        now = time.time()
+        headers: dict[str, list[tuple[str, str]]] = {}
+        ids: list[int] = []
+        requests: list[Request] = []
+        for device_id, token in zip(device_ids, tokens, strict=True):
+            endpoint, p256dh, auth, expires_at = webpush.split_wire_token(token)
+            if expires_at and expires_at <= now:
+                result.refused(device_id, Outcome.INVALID, 0, EXPIRED)
+                continue
+            origin = webpush.origin_of(endpoint)
+            common = headers.get(origin)
+            if common is None:
+                common = headers[origin] = self._headers(notification, origin)
+            ids.append(device_id)
+            requests.append((endpoint, common, encrypt(plaintext, p256dh, auth)))
+        return ids, requests
+
     async def send(
         self,
         notification: Notification,
@@ -111,16 +149,11 @@ class WebPushProvider:
             for device_id in device_ids:
                 result.refused(device_id, Outcome.FAILED, 413, reason)
             return result
-        headers: dict[str, list[tuple[str, str]]] = {}
+        ids, requests = self._prepare(notification, plaintext, device_ids, tokens, result)
         post = self._transports.post
 
         def request(i: int) -> Awaitable[Answer]:
-            endpoint, p256dh, auth = webpush.split_wire_token(tokens[i])
-            origin = webpush.origin_of(endpoint)
-            common = headers.get(origin)
-            if common is None:
-                common = headers[origin] = self._headers(notification, origin)
-            return post(endpoint, common, encrypt(plaintext, p256dh, auth))
+            return post(*requests[i])
 
         body_bytes = len(plaintext) + webpush.BODY_OVERHEAD_BYTES
 
@@ -138,7 +171,7 @@ class WebPushProvider:
 
         return await send_all(
             Provider.WEB,
-            device_ids,
+            ids,
             self._lanes,
             self._concurrency,
             stop,
