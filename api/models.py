@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -188,7 +189,13 @@ class SegmentOut(BaseModel):
 
 class PushContent(Message):
     """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
-    The fields and their rules are pushfan.content.Message's."""
+    The fields and their rules are pushfan.content.Message's; `send_at` schedules it."""
+
+    send_at: AwareDatetime | None = Field(
+        None,
+        description="RFC 3339 time with an offset, in the future and at most 30 days ahead: "
+        "the alert is stored `scheduled` and sent then (absent: at once)",
+    )
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
@@ -200,6 +207,7 @@ class PushContent(Message):
             priority=self.resolved_priority,
             targets=targets,
             extras=self.extras(),
+            send_at=self.send_at,
         )
 
 
@@ -287,9 +295,11 @@ class RecoveryOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     kind: Literal["global", "targeted"] = "global"
-    status: Literal["queued", "expanding", "sending", "done", "cancelled"]
+    status: Literal["scheduled", "queued", "expanding", "sending", "done", "cancelled"]
     title: str
     created_at: str
+    send_at: str | None = Field(None, description="when a scheduled alert is (or was) sent")
+    fired_at: str | None = Field(None, description="when the scheduler queued it")
     expires_at: str
     finished_at: str | None
     counts: CountsOut
