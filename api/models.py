@@ -8,6 +8,7 @@ import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -187,11 +188,18 @@ class SegmentOut(BaseModel):
     created_at: str
 
 
+def _rfc3339(value: object) -> object:
+    """A time is an RFC 3339 string (a number would be read as Unix seconds)."""
+    if not isinstance(value, str):
+        raise ValueError("an RFC 3339 time with an offset, e.g. 2026-12-01T18:00:00Z")
+    return value
+
+
 class PushContent(Message):
     """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
     The fields and their rules are pushfan.content.Message's; `send_at` schedules it."""
 
-    send_at: AwareDatetime | None = Field(
+    send_at: Annotated[AwareDatetime, BeforeValidator(_rfc3339)] | None = Field(
         None,
         description="RFC 3339 time with an offset, in the future and at most 30 days ahead: "
         "the alert is stored `scheduled` and sent then (absent: at once)",
