@@ -5,9 +5,10 @@ Every worker process runs the scheduler (pushfan.workers.scheduler). This drill 
 feedback workers (schedulers with no pushes of their own in flight) to the expander and the
 senders, schedules several alerts for the same instant, and from 1 s before that instant to
 2 s after it SIGKILLs one of the feedback workers or the expander every 0.2 s, restarting it
-at once (not waiting for it to start, so a kill may also land in a start-up). The senders are left alone, so any duplicate would be the scheduler's or the
-expander's doing, not a sender's in-flight window: the verdict wants every device delivered
-once per alert, 0 duplicates, and no push before `send_at`.
+at once (not waiting for it to start, so a kill may also land in a start-up). The senders
+are left alone, so any duplicate would be the scheduler's or the expander's doing, not a
+sender's in-flight window: the verdict wants every device delivered once per alert,
+0 duplicates, and no push before `send_at`.
 
     python loadtest/faults.py --scenario schedule_kills [--devices N]
 """

@@ -211,6 +211,22 @@ async def create(
     return _from_row(row), False
 
 
+async def accepted_before(
+    pool: asyncpg.Pool, alert: AlertIn, idempotency_key: str | None, created_by: str | None
+) -> Alert | None:
+    """The alert `created_by` made earlier with this key and this very request, if any."""
+    if idempotency_key is None:
+        return None
+    row = await pool.fetchrow(
+        "SELECT * FROM alerts WHERE created_by = $1 AND idempotency_key = $2",
+        created_by,
+        idempotency_key,
+    )
+    if row is None or row["request_hash"] != alert.request_hash():
+        return None
+    return _from_row(row)
+
+
 async def get(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
     try:
         key = uuid.UUID(alert_id)

@@ -42,6 +42,11 @@ class Invalid(ValueError):
     """The alert cannot be accepted as asked; the message says why (a 422)."""
 
 
+class BadSchedule(Invalid):
+    """`send_at` is past or too far ahead. A retry of a request that was accepted earlier
+    (same Idempotency-Key and body) still gets its alert, even once send_at has passed."""
+
+
 class NotQueued(RuntimeError):
     """Stored but the broker did not confirm it; a retry with the same key republishes."""
 
@@ -80,9 +85,9 @@ def check_send_at(send_at: datetime, now: float) -> None:
     """A schedule must be in the future and at most 30 days ahead."""
     ahead = send_at.timestamp() - now
     if ahead <= 0:
-        raise Invalid("send_at is in the past")
+        raise BadSchedule("send_at is in the past")
     if ahead > MAX_SCHEDULE_AHEAD_S:
-        raise Invalid("send_at is more than 30 days ahead")
+        raise BadSchedule("send_at is more than 30 days ahead")
 
 
 def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
@@ -126,7 +131,13 @@ class Trigger:
 
         Raises Invalid, IdempotencyConflict or NotQueued; nothing is queued on Invalid.
         """
-        check(alert_in, self.app_names)
+        try:
+            check(alert_in, self.app_names)
+        except BadSchedule:
+            earlier = await alerts.accepted_before(self.pool, alert_in, idempotency_key, created_by)
+            if earlier is None:
+                raise
+            return earlier, False
         alert, created = await alerts.create(
             self.pool, alert_in, idempotency_key, created_by, owner
         )

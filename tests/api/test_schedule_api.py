@@ -3,6 +3,7 @@ queued until the workers' scheduler fires it (tests/workers/test_scheduler.py)."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -71,6 +72,22 @@ async def test_a_retry_with_the_same_key_is_the_same_scheduled_alert(
     assert first.json()["id"] == again.json()["id"] and await queued(channel, settings) == 0
     other = await api.post("/v1/alerts", json={**body, "send_at": at(900)}, headers=key)
     assert other.status_code == 409
+
+
+async def test_a_retry_after_send_at_passed_still_gets_its_alert(
+    api: httpx.AsyncClient, pool: Pool
+) -> None:
+    """An accepted request retried once its send_at is past is the same alert, not a 422;
+    the same body under a new key is refused."""
+    key = {**await bearer(pool, "alerts:send"), "idempotency-key": "sale-2"}
+    body = {**PUSH, "send_at": at(0.5)}
+    first = await api.post("/v1/alerts", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    await asyncio.sleep(0.6)
+    again = await api.post("/v1/alerts", json=body, headers=key)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    other = {**key, "idempotency-key": "sale-3"}
+    assert (await api.post("/v1/alerts", json=body, headers=other)).status_code == 422
 
 
 @pytest.mark.parametrize(
