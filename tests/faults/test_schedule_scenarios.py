@@ -19,3 +19,10 @@ def test_schedulers_killed_around_send_at_fire_each_alert_exactly_once() -> None
     assert result["kills"] >= 10, result
     assert result["lost"] == 0 and result["duplicates"] == 0, result
     assert not failed, (failed, result)
+
+
+def test_an_idle_stack_fires_a_scheduled_alert_within_a_second_of_its_time() -> None:
+    result = schedule_faults.SCENARIOS["schedule_on_time"](500)
+    print(json.dumps(result))
+    failed = [check for check, ok in result["checks"].items() if not ok]
+    assert not failed, (failed, result)
