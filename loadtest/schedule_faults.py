@@ -60,7 +60,7 @@ def scheduler_kills(devices: int) -> dict[str, Any]:
         events = _kill_around(run, send_at)
         states = [run.wait(a) for a in ids]
         sims = [run.sims(a) for a in ids]
-        first = min(run.stack.sim_stats(w)["first_accepted_at"] or float("inf") for w in MOBILE)
+        first = _first_push(run)
         checks = {
             "every alert fired": all(s["fired_at"] for s in states),
             "every device delivered once per alert": all(
@@ -103,7 +103,7 @@ def scheduled_on_time(devices: int) -> dict[str, Any]:
         alert_id = run.trigger(body)
         state = run.wait(alert_id)
         sims = run.sims(alert_id)
-        first = min(run.stack.sim_stats(w)["first_accepted_at"] or float("inf") for w in MOBILE)
+        first = _first_push(run)
         fired_at = datetime.fromisoformat(state["fired_at"]).timestamp()
         c = state["counts"]
         checks = {
@@ -123,6 +123,11 @@ def scheduled_on_time(devices: int) -> dict[str, Any]:
             fired_after_send_at_s=round(fired_at - send_at, 3),
             first_push_after_send_at_s=round(first - send_at, 3),
         )
+
+
+def _first_push(run: Run) -> float:
+    """When the first push of the stack reached a simulator (epoch seconds)."""
+    return min(run.stack.sim_stats(w)["first_accepted_at"] or float("inf") for w in MOBILE)
 
 
 def _sum_counts(states: list[dict[str, Any]]) -> dict[str, int]:
