@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from pushfan import audience, registry
+from pushfan import audience, registry, timezones
 from pushfan.alerts import AlertIn
 from pushfan.content import Message
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
@@ -94,6 +94,11 @@ class DeviceRegistration(Strict):
         if self.platform != "ios" and self.apns_environment != "production":
             raise ValueError("apns_environment sandbox is for ios devices only")
         return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        return value if value is None else timezones.check(value)
 
     @field_validator("attributes")
     @classmethod
