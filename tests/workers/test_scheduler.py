@@ -140,3 +140,34 @@ async def test_the_running_loop_fires_within_a_second_of_send_at(
         assert 0 <= late < 1.0, late
     finally:
         await scheduler.stop()
+
+
+class BrokerAwayAtFirst(Publisher):
+    """A broker that refuses the first two publishes (a restart), then confirms."""
+
+    refusals = 2
+
+    async def publish(self, queue: str, body: bytes, message_id: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise ConnectionRefusedError("broker restarting")
+        await super().publish(queue, body, message_id)
+
+
+async def test_the_loop_outlasts_a_broker_away_and_fires_once_it_is_back(
+    pool: Pool, channel: aio_pika.abc.AbstractChannel, queues: QueueNames
+) -> None:
+    """Passes that meet a refusing broker roll back (the alert stays `scheduled`); the loop
+    keeps going and fires the alert, once, when the broker confirms again."""
+    (alert_id,) = await scheduled(pool, 1)
+    await make_due(pool)
+    scheduler = Scheduler(pool, BrokerAwayAtFirst(channel, 5), queues, 0.05)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (alert := await alerts.get(pool, alert_id)) and alert.status == "scheduled":
+            assert time.monotonic() < deadline, "never fired"
+            await asyncio.sleep(0.05)
+    finally:
+        await scheduler.stop()
+    assert [decode_expand(b).alert_id for b in await drain(channel, queues.expand)] == [alert_id]
