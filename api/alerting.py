@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
@@ -54,6 +55,8 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
         status=status,
         title=alert.title,
         created_at=alert.created_at.isoformat(),
+        send_at=_iso(alert.send_at),
+        fired_at=_iso(alert.fired_at),
         expires_at=alert.expires_at.isoformat(),
         finished_at=alert.finished_at.isoformat() if alert.finished_at else None,
         recovery=None
@@ -73,6 +76,10 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
             pending=pending,
         ),
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 async def submit(
@@ -103,7 +110,7 @@ async def submit(
 async def current(res: ApiResources, alert: alerts.Alert) -> AlertOut:
     """The alert with live counts from Redis while it runs, stored counts once it ended."""
     live = None
-    if alert.finished_at is None:
+    if alert.finished_at is None and alert.status != "scheduled":
         # After a Redis loss the first read rebuilds the ledger (pushfan.ledger_epoch): the
         # rebuild goes on in the background while this request answers 503 if it is slow.
         reading = asyncio.ensure_future(res.progress.counts(alert.id))

@@ -65,5 +65,22 @@ def examples(extra: dict[str, Any]) -> dict[str, Example]:
     }
 
 
-ALERTS = examples({"audience": {"platforms": ["ios", "android"]}})
-NOTIFICATIONS = examples({"to": {"device_ids": [1, 2, 3]}})
+# Beside the message kinds: when to send (README, Scheduled alerts).
+SCHEDULED: dict[str, tuple[str, dict[str, Any]]] = {
+    "scheduled": (
+        "scheduled: sent at send_at (RFC 3339 with an offset, at most 30 days ahead)",
+        {**MESSAGES["plain"], "send_at": "2026-12-24T18:00:00Z"},
+    )
+}
+
+
+def with_schedule(extra: dict[str, Any]) -> dict[str, Example]:
+    """Each message kind with `extra`, and a scheduled one."""
+    found = examples(extra)
+    for name, (summary, body) in SCHEDULED.items():
+        found[name] = Example(summary=summary, value={**body, **extra})
+    return found
+
+
+ALERTS = with_schedule({"audience": {"platforms": ["ios", "android"]}})
+NOTIFICATIONS = with_schedule({"to": {"device_ids": [1, 2, 3]}})

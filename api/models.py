@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -15,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from pushfan import audience, registry
+from pushfan import audience, registry, timezones
 from pushfan.alerts import AlertIn
 from pushfan.content import Message
 from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
@@ -96,6 +98,11 @@ class DeviceRegistration(Strict):
         if self.platform != "ios" and self.apns_environment != "production":
             raise ValueError("apns_environment sandbox is for ios devices only")
         return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        return value if value is None else timezones.check(value)
 
     @field_validator("attributes")
     @classmethod
@@ -190,9 +197,22 @@ class SegmentOut(BaseModel):
     created_at: str
 
 
+def _rfc3339(value: object) -> object:
+    """A time is an RFC 3339 string (a number would be read as Unix seconds)."""
+    if not isinstance(value, str):
+        raise ValueError("an RFC 3339 time with an offset, e.g. 2026-12-01T18:00:00Z")
+    return value
+
+
 class PushContent(Message):
     """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
-    The fields and their rules are pushfan.content.Message's."""
+    The fields and their rules are pushfan.content.Message's; `send_at` schedules it."""
+
+    send_at: Annotated[AwareDatetime, BeforeValidator(_rfc3339)] | None = Field(
+        None,
+        description="RFC 3339 time with an offset, in the future and at most 30 days ahead: "
+        "the alert is stored `scheduled` and sent then (absent: at once)",
+    )
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
@@ -204,6 +224,7 @@ class PushContent(Message):
             priority=self.resolved_priority,
             targets=targets,
             extras=self.extras(),
+            send_at=self.send_at,
         )
 
 
@@ -307,9 +328,11 @@ class RecoveryOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     kind: Literal["global", "targeted"] = "global"
-    status: Literal["queued", "expanding", "sending", "done", "cancelled"]
+    status: Literal["scheduled", "queued", "expanding", "sending", "done", "cancelled"]
     title: str
     created_at: str
+    send_at: str | None = Field(None, description="when a scheduled alert is (or was) sent")
+    fired_at: str | None = Field(None, description="when the scheduler queued it")
     expires_at: str
     finished_at: str | None
     counts: CountsOut

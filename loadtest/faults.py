@@ -582,10 +582,10 @@ FULL_SIZE = {"errors": 1_000_000, "kills": 1_000_000, "restart": 200_000}
 def main() -> int:
     # The stores' scenarios (private Redis, Sentinel, PostgreSQL) live beside these; they
     # import this module's helpers, so they are looked up here rather than at import.
-    from loadtest import store_faults
+    from loadtest import schedule_faults, store_faults
 
-    scenarios = {**SCENARIOS, **store_faults.SCENARIOS}
-    sizes = {**FULL_SIZE, **store_faults.FULL_SIZE}
+    scenarios = {**SCENARIOS, **store_faults.SCENARIOS, **schedule_faults.SCENARIOS}
+    sizes = {**FULL_SIZE, **store_faults.FULL_SIZE, **schedule_faults.FULL_SIZE}
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--devices",

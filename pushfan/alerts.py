@@ -55,6 +55,7 @@ class AlertIn:
     priority: str
     targets: TargetSpec | None = None  # set for a targeted push (kind 'targeted')
     extras: Extras | None = None  # everything beyond title, body and data (pushfan.content)
+    send_at: datetime | None = None  # stored `scheduled`; the workers' scheduler fires it
 
     @property
     def kind(self) -> str:
@@ -73,6 +74,8 @@ class AlertIn:
             doc["targets"] = msgspec.to_builtins(self.targets)
         if self.extras is not None:
             doc["extras"] = msgspec.to_builtins(self.extras)
+        if self.send_at is not None:
+            doc["send_at"] = self.send_at.timestamp()
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -102,6 +105,8 @@ class Alert:
     last_recovery_at: datetime | None = None
     resent: int | None = None  # pushes the record shows sent twice; set when it finished
     extras: Extras | None = None
+    send_at: datetime | None = None
+    fired_at: datetime | None = None  # when the scheduler queued it (scheduled alerts)
 
     def notification(self) -> Notification:
         return Notification(
@@ -144,6 +149,8 @@ def _from_row(row: asyncpg.Record) -> Alert:
         last_recovery_at=row["last_recovery_at"],
         resent=row["resent"],
         extras=_extras(row["content"]),
+        send_at=row["send_at"],
+        fired_at=row["fired_at"],
     )
 
 
@@ -167,9 +174,11 @@ async def create(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
                             audience_filter, ttl_s, priority, created_by, expires_at,
-                            kind, targets, owner, content)
+                            kind, targets, owner, content, send_at, status)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
-                now() + make_interval(secs => $8::integer), $11, $12::jsonb, $13, $14::jsonb)
+                coalesce($15, now()) + make_interval(secs => $8::integer), $11, $12::jsonb,
+                $13, $14::jsonb, $15,
+                CASE WHEN $15::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END)
         ON CONFLICT (created_by, idempotency_key) DO NOTHING
         RETURNING *
         """,
@@ -187,6 +196,7 @@ async def create(
         None if alert.targets is None else msgspec.json.encode(alert.targets).decode(),
         owner,
         msgspec.json.encode(alert.extras or Extras()).decode(),
+        alert.send_at,
     )
     if row is not None:
         return _from_row(row), True
@@ -199,6 +209,22 @@ async def create(
     if row["request_hash"] != request_hash:
         raise IdempotencyConflict(idempotency_key)
     return _from_row(row), False
+
+
+async def accepted_before(
+    pool: asyncpg.Pool, alert: AlertIn, idempotency_key: str | None, created_by: str | None
+) -> Alert | None:
+    """The alert `created_by` made earlier with this key and this very request, if any."""
+    if idempotency_key is None:
+        return None
+    row = await pool.fetchrow(
+        "SELECT * FROM alerts WHERE created_by = $1 AND idempotency_key = $2",
+        created_by,
+        idempotency_key,
+    )
+    if row is None or row["request_hash"] != alert.request_hash():
+        return None
+    return _from_row(row)
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
@@ -247,14 +273,17 @@ async def finish(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, counts:
 
 async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
     """Mark an unfinished alert cancelled; returns it as it now stands (None if unknown).
-    Workers learn of it through pushfan.cancellation; the caller publishes that."""
+    Workers learn of it through pushfan.cancellation; the caller publishes that. A scheduled
+    alert that has not fired ends here: nothing was queued, nothing will be (the scheduler
+    takes `scheduled` rows only, under a row lock this update waits for)."""
     try:
         key = uuid.UUID(alert_id)
     except ValueError:
         return None
     row = await pool.fetchrow(
         """
-        UPDATE alerts SET status = 'cancelled'
+        UPDATE alerts SET status = 'cancelled',
+                          finished_at = CASE WHEN status = 'scheduled' THEN now() END
         WHERE id = $1 AND finished_at IS NULL AND status <> 'cancelled'
         RETURNING *
         """,
@@ -263,3 +292,32 @@ async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Aler
     if row is None:
         return await get(pool, alert_id)
     return _from_row(row)
+
+
+async def take_due(conn: asyncpg.Connection, limit: int) -> list[Alert]:
+    """Lock and return up to `limit` scheduled alerts whose `send_at` has come, oldest first,
+    skipping rows another scheduler holds. Call inside a transaction; `mark_fired` them in
+    the same one."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM alerts WHERE status = 'scheduled' AND send_at <= now()
+        ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        """,
+        limit,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def mark_fired(conn: asyncpg.Connection, alert_ids: list[str]) -> None:
+    await conn.execute(
+        "UPDATE alerts SET status = 'queued', fired_at = now() WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(a) for a in alert_ids],
+    )
+
+
+async def next_due_in(pool: asyncpg.Pool) -> float | None:
+    """Seconds until the next scheduled alert is due (<= 0: due now); None if none is."""
+    value = await pool.fetchval(
+        "SELECT extract(epoch FROM min(send_at) - now()) FROM alerts WHERE status = 'scheduled'"
+    )
+    return None if value is None else float(value)

@@ -157,7 +157,7 @@ class Epoch:
         rows = await conn.fetch(
             """
             UPDATE alerts SET recoveries = recoveries + 1, last_recovery_at = now()
-            WHERE finished_at IS NULL
+            WHERE finished_at IS NULL AND status <> 'scheduled'  -- not fired: nothing in Redis
             RETURNING id, status
             """
         )

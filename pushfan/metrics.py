@@ -54,6 +54,7 @@ API_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 ALERTS_CREATED = Counter("pushfan_alerts_created_total", "Alerts accepted by the API")
+ALERTS_FIRED = Counter("pushfan_alerts_fired_total", "Scheduled alerts queued at send_at")
 # Planned vs expanded shards is an alert's expansion progress (the expander counts both).
 PLANNED_SHARDS = Counter("pushfan_planned_shards_total", "Shards planned by the expander")
 

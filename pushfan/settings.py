@@ -193,6 +193,9 @@ class Settings(BaseSettings):
     drain_deadline_s: float = 25.0
     progress_ttl_s: int = 7 * 24 * 3600  # how long alert counters and dedup bits live
     cancel_poll_s: float = Field(0.2, gt=0, le=1)  # how often workers look for cancellations
+    # Scheduled alerts (pushfan.workers.scheduler): every worker process looks for due ones
+    # this often (and sleeps no longer than until the next one is due); 0 turns it off.
+    scheduler_poll_s: float = Field(0.5, ge=0, le=1)
     # A sender holds a batch's lease while sending it; a second copy of the batch waits in the
     # delay ladder meanwhile. Longer than any batch takes; a SIGKILLed holder's lease lapses.
     batch_lease_s: float = Field(30.0, gt=0)

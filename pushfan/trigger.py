@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -32,11 +33,18 @@ from pushfan.topology import QueueNames
 
 log = logging.getLogger(__name__)
 
+MAX_SCHEDULE_AHEAD_S = 30 * 24 * 3600  # `send_at` at most 30 days ahead
+
 __all__ = ["IdempotencyConflict", "Invalid", "NotQueued", "Trigger", "check"]
 
 
 class Invalid(ValueError):
     """The alert cannot be accepted as asked; the message says why (a 422)."""
+
+
+class BadSchedule(Invalid):
+    """`send_at` is past or too far ahead. A retry of a request that was accepted earlier
+    (same Idempotency-Key and body) still gets its alert, even once send_at has passed."""
 
 
 class NotQueued(RuntimeError):
@@ -52,6 +60,8 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
     unknown = apps - set(app_names)
     if unknown:
         raise Invalid(f"unknown app(s): {', '.join(sorted(unknown))}")
+    if alert.send_at is not None:
+        check_send_at(alert.send_at, time.time())
     reserved = payloads.reserved_data_key(alert.data)
     if reserved:
         raise Invalid(reserved)
@@ -71,9 +81,19 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
         raise Invalid(reason)
 
 
+def check_send_at(send_at: datetime, now: float) -> None:
+    """A schedule must be in the future and at most 30 days ahead."""
+    ahead = send_at.timestamp() - now
+    if ahead <= 0:
+        raise BadSchedule("send_at is in the past")
+    if ahead > MAX_SCHEDULE_AHEAD_S:
+        raise BadSchedule("send_at is more than 30 days ahead")
+
+
 def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
     """The alert's one expansion message and its message id. Relative filters (last_seen)
-    count from the alert's creation, so every shard, and a re-expansion, sees one cut-off."""
+    count from the alert's creation (a scheduled alert's: its `send_at`), so every shard,
+    and a re-expansion, sees one cut-off."""
     if alert.targets is not None:
         task = ExpandTask(
             alert_id=alert.id,
@@ -84,7 +104,8 @@ def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
             targets=alert.targets,
         )
         return task, f"{alert.id}:targets"
-    audience = msgspec.structs.replace(alert.audience_filter, as_of=alert.created_at.timestamp())
+    as_of = (alert.send_at or alert.created_at).timestamp()
+    audience = msgspec.structs.replace(alert.audience_filter, as_of=as_of)
     task = ExpandTask(
         alert_id=alert.id,
         kind="plan",
@@ -110,11 +131,18 @@ class Trigger:
 
         Raises Invalid, IdempotencyConflict or NotQueued; nothing is queued on Invalid.
         """
-        check(alert_in, self.app_names)
+        try:
+            check(alert_in, self.app_names)
+        except BadSchedule:
+            earlier = await alerts.accepted_before(self.pool, alert_in, idempotency_key, created_by)
+            if earlier is None:
+                raise
+            return earlier, False
         alert, created = await alerts.create(
             self.pool, alert_in, idempotency_key, created_by, owner
         )
-        if created or await self._unpublished(alert):
+        # A scheduled alert is published by the workers' scheduler at its time, not here.
+        if alert.send_at is None and (created or await self._unpublished(alert)):
             task, message_id = expand_task(alert)
             try:
                 await self.publisher.publish(self.queues.expand, encode(task), message_id)
@@ -124,7 +152,13 @@ class Trigger:
             await self.progress.mark_published(alert.id)
         if created:
             metrics.ALERTS_CREATED.inc()
-            log.info("%s alert %s created by %s", alert.kind, alert.id, created_by)
+            log.info(
+                "%s alert %s created by %s%s",
+                alert.kind,
+                alert.id,
+                created_by,
+                f", scheduled for {alert.send_at.isoformat()}" if alert.send_at else "",
+            )
         return alert, created
 
     async def _unpublished(self, alert: Alert) -> bool:

@@ -1,7 +1,9 @@
 """Start-up of the worker processes: settings, connections, metrics, then the runner.
 
 Every worker opens the same few resources (a database pool, Redis, a publishing channel with
-confirms, the cancel watch); `resources()` opens and closes them in one place.
+confirms, the cancel watch); `resources()` opens and closes them in one place, and runs the
+scheduler of `send_at` alerts beside the worker's own job (pushfan.workers.scheduler: every
+worker process runs one, none is a leader).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pushfan.workers.expander import Expander
 from pushfan.workers.feedback import Feedback
 from pushfan.workers.providers.build import build_providers
 from pushfan.workers.runner import Runner
+from pushfan.workers.scheduler import Scheduler
 from pushfan.workers.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -63,17 +66,22 @@ async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
         await topology.declare(channel, settings)
         await scripts.preload(redis)
         await cancels.start()
-        yield WorkerResources(
-            pool=pool,
-            redis=redis,
-            publisher=Publisher(
-                channel, settings.publish_timeout_s, settings.publish_retry_window_s
-            ),
-            record_pool=record_pool,
-            progress=progress,
-            cancels=cancels,
-            queues=topology.QueueNames.for_prefix(settings.queue_prefix),
-        )
+        publisher = Publisher(channel, settings.publish_timeout_s, settings.publish_retry_window_s)
+        queues = topology.QueueNames.for_prefix(settings.queue_prefix)
+        scheduler = Scheduler(record_pool, publisher, queues, settings.scheduler_poll_s)
+        scheduler.start()
+        try:
+            yield WorkerResources(
+                pool=pool,
+                redis=redis,
+                publisher=publisher,
+                record_pool=record_pool,
+                progress=progress,
+                cancels=cancels,
+                queues=queues,
+            )
+        finally:
+            await scheduler.stop()
     finally:
         await cancels.stop()
         await connection.close()

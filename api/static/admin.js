@@ -56,6 +56,8 @@ function alertBody() {
     data[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   const body = { data, audience: audience(), ttl: Number(form.ttl.value) };
+  // datetime-local is the browser's wall-clock time; the API wants RFC 3339 with an offset.
+  if (form.send_at.value) body.send_at = new Date(form.send_at.value).toISOString();
   if (form.content_available.checked) {
     // Silent: nothing visible, and the server's default priority (normal) for it.
     body.content_available = true;
@@ -159,7 +161,8 @@ form.addEventListener("submit", async (event) => {
   const current = await refreshEstimate();
   if (!current) return showError("Could not count the audience; check the filters.");
   document.getElementById("confirm-text").textContent =
-    `“${body.title || "Silent push"}” will be sent to ${fmt(current.audience)} devices. This cannot be undone.`;
+    `“${body.title || "Silent push"}” will be sent to ${fmt(current.audience)} devices` +
+    (body.send_at ? ` at ${new Date(body.send_at).toLocaleString()} (until then, Cancel stops it).` : ". This cannot be undone.");
   document.getElementById("confirm-send").textContent = `Send to ${fmt(current.audience)} devices`;
   dialog.returnValue = "";
   dialog.showModal();
@@ -193,7 +196,7 @@ function showError(message) {
 // -- progress ----------------------------------------------------------------------------
 
 const samples = new Map(); // alert id -> {finished, at, rate}
-const RUNNING = new Set(["queued", "expanding", "sending"]);
+const RUNNING = new Set(["scheduled", "queued", "expanding", "sending"]);
 
 function el(tag, text, attrs) {
   const node = document.createElement(tag);
@@ -242,6 +245,7 @@ function runningCard(a) {
   const stats = el("div", null, { class: "stats" });
   stats.append(
     stat("Status", a.status, "status"),
+    ...(a.send_at ? [stat("Sends at", new Date(a.send_at).toLocaleString(), "send-at")] : []),
     stat("Done", c.audience === null ? "…" : `${pct}%`, "percent"),
     stat("Audience", c.audience === null ? "counting…" : fmt(c.audience), "audience"),
     stat("Delivered", fmt(c.delivered), "delivered"), stat("Invalid", fmt(c.invalid), "invalid"),

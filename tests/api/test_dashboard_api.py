@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import aio_pika
 import httpx
 
@@ -80,6 +82,30 @@ async def test_the_page_renders_the_compose_form_and_history(
     for needle in ('for="title"', 'for="body"', "Send Global Alert", 'value="alpha"', "History"):
         assert needle in page
     assert (await api.get("/admin/static/admin.js")).status_code == 200
+
+
+async def test_the_compose_form_schedules_and_the_list_shows_it(
+    api: httpx.AsyncClient,
+    pool: Pool,
+    admin: admins.Admin,
+    channel: aio_pika.abc.AbstractChannel,
+    settings: Settings,
+) -> None:
+    """The form's Send at field (send_at, what admin.js sends) schedules the alert: nothing
+    queued, listed `scheduled` with its time, and its cancel ends it."""
+    headers = await signed_in(api)
+    assert 'name="send_at"' in (await api.get("/admin")).text
+    script = (await api.get("/admin/static/admin.js")).text
+    assert "body.send_at" in script and '"scheduled"' in script
+    send_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    alert = {"title": "Later", "body": "b", "send_at": send_at}
+    created = await api.post("/admin/api/alerts", json=alert, headers=headers)
+    assert created.status_code == 202 and created.json()["status"] == "scheduled"
+    assert await queued(channel, settings) == 0
+    (listed,) = (await api.get("/admin/api/alerts")).json()["alerts"]
+    assert listed["status"] == "scheduled" and listed["send_at"] is not None
+    cancel = await api.post(f"/admin/api/alerts/{listed['id']}/cancel", headers=headers)
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
 
 
 async def test_estimate_takes_a_saved_segment_by_name(

@@ -4,6 +4,7 @@ real PostgreSQL and Redis (each test with its own schema and key prefix)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
@@ -96,6 +97,26 @@ async def test_a_flushed_redis_is_rebuilt_before_the_next_write(
     assert await progress.published(alert_id)
     alert = await alerts.get(pool, alert_id)
     assert alert is not None and alert.recoveries == 1
+
+
+async def test_a_scheduled_alert_that_has_not_fired_is_not_rebuilt(
+    pool: db.Pool, redis: aioredis.Redis, progress: Progress, settings: Settings
+) -> None:
+    """Redis lost the ledger while an alert waits for its send_at: it had nothing in Redis,
+    so it gets no recovery (running ones do)."""
+    running = await _alert(pool)
+    later = AlertIn(**{**ALERT.__dict__, "send_at": datetime.now(UTC) + timedelta(hours=1)})
+    waiting, _ = await alerts.create(pool, later, None, "test")
+    epoch = progress.epoch
+    script = redis.register_script(BUMP)
+    await epoch.call(script, [], [])
+    async for key in redis.scan_iter(f"{settings.redis_prefix}*"):
+        await redis.delete(key)
+    await epoch.call(script, [], [])
+    assert epoch.recovered == 1
+    recoveries = "SELECT recoveries FROM alerts WHERE id = $1::uuid"
+    assert await pool.fetchval(recoveries, running) == 1
+    assert await pool.fetchval(recoveries, waiting.id) == 0
 
 
 async def test_a_replica_that_was_behind_is_noticed_by_who_saw_the_lost_writes(
