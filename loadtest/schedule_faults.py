@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from loadtest.faults import ALERT, MOBILE, Run, _verdict, stack
+from loadtest.faults import ALERT, Run, _verdict, stack
 
 ALERTS = 8
 LEAD_S = 4.0  # send_at this far after the triggers
@@ -127,7 +127,9 @@ def scheduled_on_time(devices: int) -> dict[str, Any]:
 
 def _first_push(run: Run) -> float:
     """When the first push of the stack reached a simulator (epoch seconds)."""
-    return min(run.stack.sim_stats(w)["first_accepted_at"] or float("inf") for w in MOBILE)
+    return min(
+        run.stack.sim_stats(w)["first_accepted_at"] or float("inf") for w in run.stack.providers
+    )
 
 
 def _sum_counts(states: list[dict[str, Any]]) -> dict[str, int]:
