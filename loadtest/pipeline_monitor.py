@@ -4,11 +4,12 @@
 
 Attach it to a stack (a `pushfan bench` run: its prefix is `pushfan_bench_pushfan_<pid>`);
 every `--interval` seconds it writes one JSON line: the CPU each process kind used in the
-interval (the stack's expander and senders, found by their PUSHFAN_QUEUE_PREFIX, and the
-shared PostgreSQL, RabbitMQ and Redis), the ready messages in the expand and send queues,
-and the simulators' accepted pushes are left to the bench's own per-second chart. It stops
-when the stack's workers have exited. `--summary FILE` prints, from a finished JSONL, the
-per-second table and the correlations the performance notes quote.
+interval (the stack's expander, senders and API, found by their PUSHFAN_QUEUE_PREFIX, and the
+shared PostgreSQL, RabbitMQ and Redis, which other work on the machine shares), the ready
+messages of the expand and send queues, the pushes the ledger counted delivered in the
+interval (they are counted as each batch ends), the dirty page cache, and the round trips of
+a Redis PING and of a PostgreSQL commit that waits for the WAL flush. It stops when the
+stack's senders have exited. `--summary FILE` prints a finished JSONL as a table.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ async def watch(prefix: str, out: Path, interval: float, wait_s: float) -> None:
     redis = aioredis.from_url(settings.redis_url.get_secret_value())
     db = await asyncpg.connect(settings.database_url.get_secret_value())
     last = {k: sum(cpu_seconds(p) or 0.0 for p in pids) for k, pids in kinds.items()}
-    t0 = time.time()
+    t0 = sampled = time.time()
     alerts: list[bytes] = []
     delivered = await _delivered(redis, prefix, alerts)
     with out.open("w") as sink:
@@ -122,15 +123,17 @@ async def watch(prefix: str, out: Path, interval: float, wait_s: float) -> None:
             await channel.close()
             now = {k: sum(cpu_seconds(p) or 0.0 for p in pids) for k, pids in kinds.items()}
             total = await _delivered(redis, prefix, alerts)
+            at = time.time()
+            span = max(1e-3, at - sampled)  # the interval as it was, sampling included
             row = {
-                "t": round(time.time() - t0, 2),
-                "pushes_per_s": round((total - delivered) / interval),
-                "cpu": {k: round((now[k] - last[k]) / interval, 3) for k in now},
+                "t": round(at - t0, 2),
+                "pushes_per_s": round((total - delivered) / span),
+                "cpu": {k: round((now[k] - last[k]) / span, 3) for k in now},
                 "ready": depths,
                 "dirty_mb": round(_dirty_mb(), 1),
                 **await _probes(settings, redis, db),
             }
-            last, delivered = now, total
+            last, delivered, sampled = now, total, at
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             workers = [p for k, ps in kinds.items() if k.startswith("sender") for p in ps]
