@@ -49,7 +49,13 @@ class Instant:
     def __init__(self, status: int) -> None:
         self._answer = Answer(status, {}, b"")
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
         return self._answer
 
     async def close(self) -> None:

@@ -84,7 +84,13 @@ class FakeServices:
 
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
         self.requests.append((path, dict(headers), body))
         status = int(path.rsplit("/", 1)[1].split("-")[0])
         answer_headers = {"retry-after": "7"} if status == 429 else {}

@@ -120,8 +120,8 @@ class FastApnsProvider:
         def request(i: int) -> Awaitable[Answer]:
             digest = prefix.copy()
             digest.update(str(device_ids[i]).encode())
-            request_headers = [*headers, ("apns-id", stable_uuid_hex(digest.digest()))]
-            return post("/3/device/" + tokens[i], request_headers, body)
+            apns_id = ("apns-id", stable_uuid_hex(digest.digest()))
+            return post("/3/device/" + tokens[i], headers, body, apns_id)
 
         return await send_all(
             Provider.APNS,

@@ -89,7 +89,13 @@ class CurlTransport:
             easy.setopt(pycurl.SSLKEYTYPE, "PEM")
         return easy
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
         if self._closed:
             raise TransportError("transport closed")
         if self._loop is None:
@@ -98,7 +104,10 @@ class CurlTransport:
         chunks: list[bytes] = []
         lines: list[bytes] = []
         easy.setopt(pycurl.URL, self._base + path)
-        easy.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers])
+        lines_out = [f"{k}: {v}" for k, v in headers]
+        if extra is not None:
+            lines_out.append(f"{extra[0]}: {extra[1]}")
+        easy.setopt(pycurl.HTTPHEADER, lines_out)
         easy.setopt(pycurl.POSTFIELDS, body)
         easy.setopt(pycurl.WRITEFUNCTION, chunks.append)
         easy.setopt(pycurl.HEADERFUNCTION, lines.append)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from pushfan import metrics
 from pushfan.provider import Provider
+from pushfan.tally import Tally
 from pushfan.workers.providers.base import SendResult, StopCheck
 from pushfan.workers.providers.transport import Answer, TransportError
 
@@ -27,12 +28,15 @@ def lanes_per_batch(concurrency: int, prefetch: int) -> int:
 async def fan_out(
     count: int, lanes: int, gate: asyncio.Semaphore, push: Callable[[int], Awaitable[None]]
 ) -> None:
-    """Runs push(0..count-1), at most `lanes` at once and within `gate`."""
+    """Runs push(0..count-1), at most `lanes` at once and within `gate`. A lane holds one
+    slot of the gate while it works through the indices (it has at most one push in flight),
+    so the gate is taken per lane, not per push, and still bounds the process's pushes in
+    flight."""
     indices = iter(range(count))
 
     async def lane() -> None:
-        for index in indices:
-            async with gate:
+        async with gate:
+            for index in indices:
                 await push(index)
 
     width = min(lanes, count)
@@ -55,6 +59,7 @@ async def send_all(
     """Send push i with `request(i)` for every device of the batch over lanes; 200 is
     delivered, no answer is RETRIED, anything else goes to the provider's `refused`."""
     latency = metrics.PROVIDER_LATENCY.labels(provider)
+    tally = Tally(latency)  # the batch's latencies, added to the histogram at the end
 
     async def push(i: int) -> None:
         device_id = device_ids[i]
@@ -68,8 +73,8 @@ async def send_all(
             result.retried.append(device_id)
             result.note(type(exc).__name__)
             return
-        # Observed for every push that got an answer: the histogram's count is pushes sent.
-        latency.observe(time.perf_counter() - started)
+        # Counted for every push that got an answer: the histogram's count is pushes sent.
+        tally.add(time.perf_counter() - started)
         if answer.status == 200:
             result.delivered.append(device_id)
         else:
@@ -82,6 +87,7 @@ async def send_all(
         await fan_out(len(device_ids), lanes, gate, push)
     finally:
         in_flight.dec(width)
+        tally.flush(latency)
     return result
 
 

@@ -8,10 +8,28 @@ one is given.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pyreqwest.client import ClientBuilder
+from pyreqwest.http import HeaderMap
 
 from pushfan.workers.providers.transport import Answer, TransportConfig, TransportError
+
+MAX_HEADER_MAPS = 64  # batches' header lists kept converted (a sender holds a few at once)
+
+
+class _LazyHeaders:
+    """The answer's headers, copied out of the response only when one is asked for (the
+    refused answers read Retry-After; a delivered push reads none)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def get(self, name: str, /) -> str | None:
+        value: str | None = self._response.headers.get(name)
+        return value
 
 
 class ReqwestTransport:
@@ -29,16 +47,38 @@ class ReqwestTransport:
         if config.client_identity_pem is not None:  # APNs certificate auth (mutual TLS)
             builder = builder.identity_pem(config.client_identity_pem)
         self._client = builder.build()
+        self._maps: dict[int, tuple[list[tuple[str, str]], HeaderMap]] = {}
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
-        request = self._client.post(self._base + path).headers(headers).body_bytes(body).build()
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
+        builder = self._client.post(self._base + path).headers(self._header_map(headers))
+        if extra is not None:
+            builder = builder.header(*extra)
+        request = builder.body_bytes(body).build()
         try:
             response = await request.send()
             content = bytes(await response.bytes())
         except Exception as exc:  # pyreqwest's errors: connect, timeout, reset, GOAWAY
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         version = 2 if response.version == "HTTP/2.0" else 1
-        return Answer(response.status, response.headers, content, version)
+        return Answer(response.status, _LazyHeaders(response), content, version)
+
+    def _header_map(self, headers: list[tuple[str, str]]) -> HeaderMap:
+        """`headers` as the client's HeaderMap, converted once per list object: a batch
+        passes one list to all its pushes (the entry keeps the list, so its id stays its)."""
+        entry = self._maps.get(id(headers))
+        if entry is not None and entry[0] is headers:
+            return entry[1]
+        if len(self._maps) >= MAX_HEADER_MAPS:
+            self._maps.clear()
+        converted = HeaderMap(headers)
+        self._maps[id(headers)] = (headers, converted)
+        return converted
 
     async def close(self) -> None:
         await self._client.close()

@@ -53,8 +53,17 @@ class TransportConfig:
 
 
 class Transport(Protocol):
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
-        """POST `body` to base_url + path; raises TransportError when no answer came."""
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
+        """POST `body` to base_url + path with `headers`, and `extra` if given (the one
+        header that differs per push: a batch passes the same `headers` list to every push
+        and a transport may keep what it derived from it); raises TransportError when no
+        answer came."""
         ...
 
     async def close(self) -> None: ...

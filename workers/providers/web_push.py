@@ -59,9 +59,16 @@ class OriginTransports:
             self._by_origin[origin] = transport
         return transport
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+    async def post(
+        self,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        extra: tuple[str, str] | None = None,
+    ) -> Answer:
         origin = webpush.origin_of(path)
-        return await self.for_origin(origin).post(path[len(origin) :] or "/", headers, body)
+        transport = self.for_origin(origin)
+        return await transport.post(path[len(origin) :] or "/", headers, body, extra)
 
     async def close(self) -> None:
         for transport in self._by_origin.values():
