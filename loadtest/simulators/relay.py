@@ -68,7 +68,7 @@ class DropRelay:
         except OSError:
             writer.transport.abort()
             return
-        back = asyncio.create_task(_pipe(up_reader, writer))
+        back = asyncio.create_task(pipe(up_reader, writer))
         counter = FrameCounter()
         try:
             while data := await reader.read(65536):
@@ -89,7 +89,8 @@ class DropRelay:
                 side.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copies until either side ends, then aborts the writer."""
     with contextlib.suppress(ConnectionError, ssl.SSLError):
         while data := await reader.read(65536):
             writer.write(data)
