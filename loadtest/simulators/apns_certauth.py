@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-DEVELOPMENT = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
-PRODUCTION = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
-TOPICS = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
-ENVIRONMENT_OIDS = {"sandbox": DEVELOPMENT, "production": PRODUCTION}
+from pushfan.apns_certificate import ENVIRONMENT_OIDS, environments_of
+from pushfan.apns_certificate import TOPICS_OID as TOPICS
+
+__all__ = ["ENVIRONMENT_OIDS", "TOPICS", "CertificateIdentity", "identity_of", "topic_list"]
 
 _SEQUENCE, _UTF8STRING = 0x30, 0x0C
 
@@ -60,9 +60,7 @@ class CertificateIdentity:
 def identity_of(der: bytes) -> CertificateIdentity:
     """The environments and topics of a DER client certificate."""
     cert = x509.load_der_x509_certificate(der)
-    environments = frozenset(
-        name for name, oid in ENVIRONMENT_OIDS.items() if _extension(cert, oid) is not None
-    )
+    environments = environments_of(cert)
     listed = _extension(cert, TOPICS)
     topics = tuple(topic_list(listed)) if listed is not None else ()
     if not topics:
