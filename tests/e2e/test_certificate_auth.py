@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from loadtest.stack import Stack
 from pushfan import db
 from pushfan.seed import apns_token
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 300
@@ -65,16 +65,9 @@ def _send(s: Stack, headers: dict[str, str], body: dict[str, Any]) -> dict[str, 
         created = client.post("/v1/alerts", json=body, headers=headers)
         assert created.status_code == 202, created.text
         alert_id = created.json()["id"]
-        deadline = time.monotonic() + 90
-        while True:
-            state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
-            if state["status"] == "done":
-                return {
-                    "counts": state["counts"],
-                    **{which: s.sim_stats(which, alert_id) for which in ("apns", "apns-sandbox")},
-                }
-            assert time.monotonic() < deadline, state
-            time.sleep(0.2)
+        state = wait_done(client, alert_id, headers)
+    sims = {which: s.sim_stats(which, alert_id) for which in ("apns", "apns-sandbox")}
+    return {"counts": state["counts"], **sims}
 
 
 def test_certificate_apps_are_delivered_and_a_wrong_environment_certificate_fails(
