@@ -15,12 +15,11 @@ token-auth benchmarks run without it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from pathlib import Path
 
 from loadtest.simulators.apns_certauth import CertificateIdentity, identity_of
-from loadtest.simulators.relay import pipe
+from loadtest.simulators.relay import close_both, pipe
 
 
 class Peers:
@@ -74,9 +73,5 @@ class CertificateFront:
         try:
             await pipe(reader, up_writer)
         finally:
-            back.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await back
-            for side in (writer, up_writer):
-                side.transport.abort()
+            await close_both(back, writer, up_writer)
             self.peers.remove(client)

@@ -82,11 +82,18 @@ class DropRelay:
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
-            back.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await back
-            for side in (writer, up_writer):
-                side.transport.abort()
+            await close_both(back, writer, up_writer)
+
+
+async def close_both(
+    back: asyncio.Task[None], writer: asyncio.StreamWriter, up_writer: asyncio.StreamWriter
+) -> None:
+    """Ends a relayed connection: the copy back to the client, then both sockets."""
+    back.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await back
+    for side in (writer, up_writer):
+        side.transport.abort()
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -21,7 +21,7 @@ import pytest
 from loadtest.stack import Stack
 from pushfan import db
 from pushfan.seed import apns_token
-from tests.fixtures.alerts import wait_done
+from tests.fixtures.alerts import running, wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 300
@@ -32,20 +32,13 @@ CERTIFICATES = {"beta": ("sandbox", "production"), "gamma": ("production",)}
 def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     name = f"e2e_cert_{secrets.token_hex(3)}"
     stack = Stack.create(name, apps=("alpha", "beta", "gamma"), certificate_apps=CERTIFICATES)
-    try:
-        key = stack.prepare(
-            DEVICES,
-            ios_fraction=1.0,
-            sandbox_fraction=0.3,
-            scopes=("alerts:send", "devices:write"),
-        )
-        stack.start_simulators()
-        stack.start_api()
-        stack.start_workers()
-        yield stack, {"authorization": f"Bearer {key}"}
-    finally:
-        stack.stop()
-        stack.cleanup()
+    with running(
+        stack,
+        lambda s: s.prepare(
+            DEVICES, ios_fraction=1.0, sandbox_fraction=0.3, scopes=("alerts:send", "devices:write")
+        ),
+    ) as started:
+        yield started
 
 
 async def _devices(s: Stack) -> dict[tuple[str, str, bool], int]:

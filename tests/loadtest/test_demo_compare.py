@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from loadtest.compare import Tree
 from loadtest.demo_compare import _ratio, report
@@ -10,7 +11,7 @@ from loadtest.demo_compare import _ratio, report
 
 def test_the_table_ends_with_the_ratio_of_the_medians() -> None:
     trees = [Tree("this checkout", Path(".")), Tree("main (abc)", Path("."))]
-    runs = {
+    runs: dict[str, list[dict[str, Any]]] = {
         "this checkout": [
             {"pushes_per_s": 1100, "send_phase_pushes_per_s": 1200, "sender_cpu_us_per_push": 90},
             {"pushes_per_s": 1300, "send_phase_pushes_per_s": 1400, "sender_cpu_us_per_push": 70},
