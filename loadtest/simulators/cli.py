@@ -153,6 +153,8 @@ def main(argv: list[str]) -> int:
     elif args.provider == "apns":
         if not args.auth_key and args.client_ca is None:
             build_parser().error("apns needs --auth-key or --client-ca")
+        if args.client_ca is not None and (args.h2c or args.drop_connection_every):
+            build_parser().error("--client-ca needs TLS and no --drop-connection-every")
         keys = [AuthKey.parse(spec) for spec in args.auth_key]
         config = ApnsConfig(
             keys, frozenset(args.topic), faults, args.environment, args.client_ca is not None

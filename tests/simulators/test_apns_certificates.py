@@ -139,3 +139,12 @@ async def test_the_sandbox_host_refuses_a_production_certificate(
     with pytest.raises(httpx.TransportError):  # TLS 1.3: the refusal arrives after the handshake
         async with client(sandbox, None) as http:
             await http.post(f"/3/device/{token}", content=BODY, headers={"apns-topic": BUNDLE})
+
+
+def test_certificate_mode_needs_tls() -> None:
+    """Without TLS (or behind the dropping relay) no certificate could be checked."""
+    from loadtest.simulators.cli import main
+
+    for extra in (["--h2c"], ["--drop-connection-every", "5"]):
+        with pytest.raises(SystemExit):
+            main(["apns", "--client-ca", "ca.pem", *extra])
