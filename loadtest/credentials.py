@@ -8,11 +8,13 @@ They have the real shapes: an APNs auth key is a PKCS#8 EC P-256 key in a `.p8` 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -119,31 +121,27 @@ class ApnsCertificateFiles:
     bundle_id: str
 
 
-def write_apns_certificate(folder: Path, bundle_id: str, days: int = 365) -> ApnsCertificateFiles:
-    """An APNs-style client certificate (subject UID = bundle id, CN "Apple Push Services:
-    <bundle>") from a throw-away CA, valid for `days`, as PEM and PKCS#12."""
-    import datetime as dt
-
+def write_apns_certificate(
+    folder: Path,
+    bundle_id: str,
+    days: int = 365,
+    environments: tuple[str, ...] = ("sandbox", "production"),
+    name: str = "apns-cert",
+) -> ApnsCertificateFiles:
+    """An APNs-style client certificate, as PEM and PKCS#12, valid for `days`: subject UID =
+    bundle id, CN "Apple Push Services: <bundle>", Apple's environment extensions for
+    `environments` (both: a universal certificate) and its topics extension (the bundle id,
+    `.voip`, `.complication`). Issued by the folder's throw-away CA (`apns-ca.pem`, made on
+    first use), so the certificates of one folder share one `--client-ca`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    from loadtest.simulators.apns_certauth import ENVIRONMENT_OIDS, TOPICS, topics_extension
+
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushfan test APNs CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .issuer_name(ca_name)
-        .subject_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca = _apns_ca(folder)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
@@ -151,26 +149,27 @@ def write_apns_certificate(folder: Path, bundle_id: str, days: int = 365) -> Apn
             x509.NameAttribute(NameOID.COMMON_NAME, f"Apple Push Services: {bundle_id}"),
         ]
     )
-    cert = (
+    now = dt.datetime.now(dt.UTC)
+    builder = (
         x509.CertificateBuilder()
-        .issuer_name(ca_name)
+        .issuer_name(ca.subject)
         .subject_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    for environment in environments:
+        marker = x509.UnrecognizedExtension(ENVIRONMENT_OIDS[environment], b"\x05\x00")
+        builder = builder.add_extension(marker, critical=False)
+    topics = [bundle_id, f"{bundle_id}.voip", f"{bundle_id}.complication"]
+    listed = x509.UnrecognizedExtension(TOPICS, topics_extension(topics))
+    cert = builder.add_extension(listed, critical=False).sign(ca_key, hashes.SHA256())
     password = secrets.token_urlsafe(12)
     files = ApnsCertificateFiles(
-        folder / "apns-ca.pem",
-        folder / "apns-cert.pem",
-        folder / "apns-cert.p12",
-        password,
-        bundle_id,
+        folder / "apns-ca.pem", folder / f"{name}.pem", folder / f"{name}.p12", password, bundle_id
     )
-    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.pem.write_bytes(
         cert.public_bytes(serialization.Encoding.PEM) + _private_pem(key).encode()
     )
@@ -184,3 +183,34 @@ def write_apns_certificate(folder: Path, bundle_id: str, days: int = 365) -> Apn
         )
     )
     return files
+
+
+def _apns_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, Any]:
+    """The folder's APNs test CA (`apns-ca.pem`, key in `apns-ca.key`), made on first use."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    cert_file, key_file = folder / "apns-ca.pem", folder / "apns-ca.key"
+    if cert_file.exists() and key_file.exists():
+        key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key, x509.load_pem_x509_certificate(cert_file.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushfan test APNs CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .issuer_name(name)
+        .subject_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_file.write_text(_private_pem(key))
+    key_file.chmod(0o600)
+    cert_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return key, ca

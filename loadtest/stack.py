@@ -27,7 +27,12 @@ from typing import Any
 import aio_pika
 import httpx
 
-from loadtest.credentials import write_apns_key, write_service_account, write_vapid_key
+from loadtest.credentials import (
+    write_apns_certificate,
+    write_apns_key,
+    write_service_account,
+    write_vapid_key,
+)
 from loadtest.simulators.webpush_keys import web_subscription
 from pushfan import apikeys, db, redis_client, topology
 from pushfan.provider import Provider
@@ -91,9 +96,41 @@ def _port(url: str) -> str:
 
 # What the simulators need to verify signatures; pushfan itself never sees public keys.
 SIMULATOR_ONLY = frozenset(
-    {"apns_public_key_file", "fcm_public_key_file", "fcm_client_email", "vapid_public_key"}
+    {
+        "apns_public_key_file",
+        "apns_client_ca",
+        "fcm_public_key_file",
+        "fcm_client_email",
+        "vapid_public_key",
+    }
 )
 WEB_SIM_SEED = 1  # the web simulator's --seed: the subscriptions' keys derive from it
+
+
+def _apns_credentials(
+    folder: Path, app: str, certificate_apps: dict[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """An app's APNs settings: a token key, or a certificate for the environments listed
+    (issued by one CA per stack, the simulators' --client-ca)."""
+    if app not in certificate_apps:
+        key = write_apns_key(folder / app)
+        return {
+            "apns_key_id": key.key_id,
+            "apns_team_id": key.team_id,
+            "apns_key_file": str(key.key_file),
+            "apns_public_key_file": str(key.public_key_file),
+        }
+    cert = write_apns_certificate(
+        folder / "apns-certificates",
+        f"com.example.{app}",
+        environments=certificate_apps[app],
+        name=app,
+    )
+    return {
+        "apns_cert_file": str(cert.p12),
+        "apns_cert_password": cert.password,
+        "apns_client_ca": str(cert.ca),
+    }
 
 
 def free_port() -> int:
@@ -200,7 +237,11 @@ class Stack:
         workdir: Path | None = None,
         extra_env: dict[str, str] | None = None,
         web: bool = False,
+        certificate_apps: dict[str, tuple[str, ...]] | None = None,
     ) -> Stack:
+        """`certificate_apps`: the apps that use APNs certificate auth instead of a token
+        key, each with the environments its certificate is for (("sandbox", "production"):
+        a universal certificate)."""
         own = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pushfan-{name}-"))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +260,7 @@ class Stack:
                     "vapid_subject": "mailto:ops@pushfan.example",
                     "vapid_public_key": creds.public_key,
                 }
-            apns = write_apns_key(workdir / "credentials" / app)
+            apns = _apns_credentials(workdir / "credentials", app, certificate_apps or {})
             fcm = write_service_account(
                 workdir / "credentials" / app, f"{app}-project", f"{fcm_url}/token"
             )
@@ -227,10 +268,7 @@ class Stack:
                 {
                     "name": app,
                     "apns_topic": f"com.example.{app}",
-                    "apns_key_id": apns.key_id,
-                    "apns_team_id": apns.team_id,
-                    "apns_key_file": str(apns.key_file),
-                    "apns_public_key_file": str(apns.public_key_file),
+                    **apns,
                     "fcm_project_id": fcm.project_id,
                     "fcm_service_account_file": str(fcm.service_account_file),
                     "fcm_public_key_file": str(fcm.public_key_file),
@@ -408,10 +446,13 @@ class Stack:
         faults = ["--seed", "1", "--dead-fraction", str(dead_fraction), *(extra or [])]
         apns_args = ["simulate", "apns", *tls, *faults]
         for c in configs:
-            apns_args += [
-                "--auth-key",
-                f"{c['apns_key_id']}:{c['apns_team_id']}:{c['apns_public_key_file']}",
-            ]
+            if "apns_key_id" in c:
+                apns_args += [
+                    "--auth-key",
+                    f"{c['apns_key_id']}:{c['apns_team_id']}:{c['apns_public_key_file']}",
+                ]
+            if "apns_client_ca" in c and "--client-ca" not in apns_args:
+                apns_args += ["--client-ca", c["apns_client_ca"]]
         fcm_args = ["simulate", "fcm", "--port", self.fcm_url.rsplit(":", 1)[1], *tls, *faults]
         for c in configs:
             fcm_args += [

@@ -6,7 +6,9 @@ connection (mutual TLS) and sends no `authorization` header. The certificate is 
 (certificate and private key in one file or value) or PKCS#12 (.p12) with its password. It is
 loaded once at start-up: the bundle id is the subject's UID, which must be the app's
 `apns_topic` (or a topic Apple derives from it: `<bundle>.voip`, `<bundle>.complication`,
-...); the key is kept in memory only, never written anywhere.
+...); the key is kept in memory only, never written anywhere. Apple marks the environments a
+certificate is good for with extensions (development = sandbox, production; a universal
+certificate has both); APNs answers `403 BadCertificateEnvironment` on the other host.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 EXPIRY_WARNING = dt.timedelta(days=30)
+# Apple's extensions on push certificates: the environments, and the topics it may push to.
+DEVELOPMENT_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
+PRODUCTION_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
+TOPICS_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
+ENVIRONMENT_OIDS = {"sandbox": DEVELOPMENT_OID, "production": PRODUCTION_OID}
 
 
 class CertificateError(ValueError):
@@ -32,6 +39,8 @@ class ApnsCertificate:
     identity_pem: bytes  # certificate then unencrypted private key: what the TLS client presents
     bundle_id: str
     not_after: dt.datetime
+    # The APNs environments Apple's extensions allow; empty when it has neither marker.
+    environments: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:  # never the key
         return f"ApnsCertificate(bundle_id={self.bundle_id!r}, not_after={self.not_after})"
@@ -73,4 +82,11 @@ def load(data: bytes, password: str | None) -> ApnsCertificate:
         identity_pem=cert.public_bytes(serialization.Encoding.PEM) + key_pem,
         bundle_id=str(uids[0].value),
         not_after=cert.not_valid_after_utc,
+        environments=environments_of(cert),
     )
+
+
+def environments_of(cert: x509.Certificate) -> frozenset[str]:
+    """The environments whose marker extension the certificate carries."""
+    present = {extension.oid for extension in cert.extensions}
+    return frozenset(name for name, oid in ENVIRONMENT_OIDS.items() if oid in present)

@@ -1,12 +1,13 @@
 """The APNs provider API (`POST /3/device/<token>` over HTTP/2), as Apple documents it.
 
-Checks, in order: method and path, provider token, headers, payload (JSON, then the rules
-of apns_rules: push type vs payload, priority vs push type, aps keys and values, image URL),
-then injected faults (429, 5xx), then whether the device is dead (410 Unregistered). An
-accepted push is recorded under its `apns-collapse-id` and `apns-push-type` (a sample of its
-headers and payload kept). Error bodies are `{"reason": ...}`; `BadPayload` (JSON that is
-not an object with an `aps` dictionary, or a payload its push type forbids) is this
-simulator's own reason, since Apple documents none for it.
+Checks, in order: method and path, the credential (the provider token, or on a connection with
+a client certificate the certificate's environment and topics: apns_certauth), headers, payload
+(JSON, then the rules of apns_rules: push type vs payload, priority vs push type, aps keys and
+values, image URL), then injected faults (429, 5xx), then whether the device is dead (410
+Unregistered). An accepted push is recorded under its `apns-collapse-id` and `apns-push-type`
+(a sample of its headers and payload kept). Error bodies are `{"reason": ...}`; `BadPayload`
+(JSON that is not an object with an `aps` dictionary, or a payload its push type forbids) is
+this simulator's own reason, since Apple documents none for it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 import orjson
 
 from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
+from loadtest.simulators.apns_certauth import CertificateIdentity
 from loadtest.simulators.apns_rules import payload_refusal
+from loadtest.simulators.cert_front import Peers
 from loadtest.simulators.control import PREFIX, handle_control
 from loadtest.simulators.faults import FaultConfig, Faults
 from loadtest.simulators.recorder import Recorder
@@ -51,6 +54,8 @@ _STATUS = {
     "MissingProviderToken": 403,
     "InvalidProviderToken": 403,
     "ExpiredProviderToken": 403,
+    "BadCertificate": 403,
+    "BadCertificateEnvironment": 403,
     "PayloadTooLarge": 413,
     "TooManyRequests": 429,
     "InternalServerError": 500,
@@ -67,8 +72,10 @@ class ApnsConfig:
     # environment (pushfan.seed.is_sandbox_token) is a BadDeviceToken, as on Apple's hosts.
     # None: every token is welcome.
     environment: str | None = None
-    # Certificate auth (the server verifies client certificates, see server.ServeOptions):
-    # the connection authenticates, so no provider token is asked for.
+    # Certificate auth (cert_front verifies client certificates and fills ApnsApp.peers): a
+    # push on a connection with a certificate is checked against the certificate's
+    # environments and topics (apns_certauth) and needs no provider token; one without is
+    # checked as token auth.
     client_certificates: bool = False
 
 
@@ -79,6 +86,7 @@ class ApnsApp:
         self.config = config
         self.recorder = Recorder()
         self.auth = ProviderTokenVerifier(config.keys)
+        self.peers = Peers()
         self.faults = Faults(config.faults)
         self._started_ms = int(time.time() * 1000)
 
@@ -122,19 +130,30 @@ class ApnsApp:
     def _refusal(self, scope: Scope, path: str, body: bytes, apns_id: str) -> str | None:
         if scope.method != "POST":
             return "MethodNotAllowed"
-        refused = _path_refusal(path) or self._environment_refusal(path)
-        if refused is None and not self.config.client_certificates:
-            refused = self.auth.check(bearer(scope), time.time())
+        identity = self.peers.get(scope.client) if self.config.client_certificates else None
+        refused = _path_refusal(path) or self._auth_refusal(scope, path, identity)
         if refused is not None:
             return refused
         if apns_id and not _UUID.fullmatch(apns_id):
             return "BadMessageId"
         headers = scope.headers
-        refused = self._header_refusal(headers)
+        refused = self._header_refusal(headers, topic_required=identity is None)
         if refused is not None:
             return refused
         push_type = headers.get("apns-push-type") or "alert"
         return _payload_refusal(body, push_type, headers.get("apns-priority") or "10")
+
+    def _auth_refusal(
+        self, scope: Scope, path: str, identity: CertificateIdentity | None
+    ) -> str | None:
+        """A certificate's connection is refused for the certificate (its environment, its
+        topics) before the token's environment is looked at; a token-auth one after."""
+        if identity is not None:
+            topic = scope.headers.get("apns-topic") or None
+            return identity.refusal(self.config.environment, topic) or self._environment_refusal(
+                path
+            )
+        return self._environment_refusal(path) or self.auth.check(bearer(scope), time.time())
 
     def _environment_refusal(self, path: str) -> str | None:
         """BadDeviceToken for a token of the other environment than the host played."""
@@ -144,11 +163,11 @@ class ApnsApp:
         sandbox = is_sandbox_token(path[len(DEVICE_PATH) :])
         return None if sandbox == (environment == "sandbox") else "BadDeviceToken"
 
-    def _header_refusal(self, headers: Headers) -> str | None:
+    def _header_refusal(self, headers: Headers, topic_required: bool = True) -> str | None:
         topic = headers.get("apns-topic")
-        if not topic:
+        if not topic and topic_required:
             return "MissingTopic"
-        if self.config.topics and topic not in self.config.topics:
+        if topic and self.config.topics and topic not in self.config.topics:
             return "TopicDisallowed"
         push_type = headers.get("apns-push-type")
         if push_type is not None and push_type not in PUSH_TYPES:

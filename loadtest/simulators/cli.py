@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     apns.add_argument(
         "--client-ca",
         type=Path,
-        help="certificate auth: only clients presenting a certificate from this CA connect;"
-        " no provider token is asked for (--topic lists the certificates' bundle ids)",
+        help="certificate auth: clients present a certificate from this CA, checked per push"
+        " for its environment (BadCertificateEnvironment) and topics (TopicDisallowed); with"
+        " --auth-key too, clients without a certificate use token auth",
     )
     apns.add_argument(
         "--topic", action="append", default=[], help="accepted apns-topic (repeatable); default any"
@@ -152,6 +153,8 @@ def main(argv: list[str]) -> int:
     elif args.provider == "apns":
         if not args.auth_key and args.client_ca is None:
             build_parser().error("apns needs --auth-key or --client-ca")
+        if args.client_ca is not None and (args.h2c or args.drop_connection_every):
+            build_parser().error("--client-ca needs TLS and no --drop-connection-every")
         keys = [AuthKey.parse(spec) for spec in args.auth_key]
         config = ApnsConfig(
             keys, frozenset(args.topic), faults, args.environment, args.client_ca is not None
@@ -171,5 +174,6 @@ def main(argv: list[str]) -> int:
         tls_dir=args.tls_dir,
         drop_connection_every=args.drop_connection_every,
         client_ca=getattr(args, "client_ca", None),
+        client_optional=bool(getattr(args, "auth_key", None)),
     )
-    return run(app, options)
+    return run(app, options, app.peers if isinstance(app, ApnsApp) else None)

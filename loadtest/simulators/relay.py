@@ -68,7 +68,7 @@ class DropRelay:
         except OSError:
             writer.transport.abort()
             return
-        back = asyncio.create_task(_pipe(up_reader, writer))
+        back = asyncio.create_task(pipe(up_reader, writer))
         counter = FrameCounter()
         try:
             while data := await reader.read(65536):
@@ -82,14 +82,22 @@ class DropRelay:
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
-            back.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await back
-            for side in (writer, up_writer):
-                side.transport.abort()
+            await close_both(back, writer, up_writer)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def close_both(
+    back: asyncio.Task[None], writer: asyncio.StreamWriter, up_writer: asyncio.StreamWriter
+) -> None:
+    """Ends a relayed connection: the copy back to the client, then both sockets."""
+    back.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await back
+    for side in (writer, up_writer):
+        side.transport.abort()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copies until either side ends, then aborts the writer."""
     with contextlib.suppress(ConnectionError, ssl.SSLError):
         while data := await reader.read(65536):
             writer.write(data)

@@ -15,8 +15,9 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from granian.http import HTTP2Settings
 from granian.server.common import SSLProtocols
 from granian.server.embed import Server
 
+from loadtest.simulators.cert_front import CertificateFront, Peers, front_context
 from loadtest.simulators.relay import DropRelay
 from loadtest.simulators.tls import TlsFiles, ensure_tls_dir, server_context
 
@@ -43,8 +45,11 @@ class ServeOptions:
     key: Path | None = None
     tls_dir: Path | None = None
     drop_connection_every: int = 0
-    # Client-certificate mode: TLS handshakes without a valid certificate from this CA fail.
+    # Client-certificate mode (cert_front): a certificate from this CA is verified and its
+    # identity handed to the app; without one the handshake fails, unless `client_optional`
+    # (token auth is served too).
     client_ca: Path | None = None
+    client_optional: bool = False
 
     @property
     def url(self) -> str:
@@ -58,41 +63,62 @@ class ServeOptions:
         return ensure_tls_dir(self.tls_dir or DEFAULT_TLS_DIR)
 
 
-async def serve(app: Any, options: ServeOptions, on_ready: Callable[[str], None]) -> None:
-    """Serves until SIGINT/SIGTERM; calls `on_ready(url)` once the port accepts connections."""
+Front = Callable[[], Awaitable[asyncio.Server]]
+
+
+async def serve(
+    app: Any,
+    options: ServeOptions,
+    on_ready: Callable[[str], None],
+    peers: Peers | None = None,
+) -> None:
+    """Serves until SIGINT/SIGTERM; calls `on_ready(url)` once the port accepts connections.
+    In client-certificate mode the front fills `peers` for the app."""
     _ensure_port_free(options.host, options.port)
     tls = options.tls_files()
     with tempfile.TemporaryDirectory(prefix="pushfan-sim-") as scratch:
-        relay: DropRelay | None = None
-        if options.drop_connection_every > 0:
-            upstream = Path(scratch) / "upstream.sock"
-            server = _granian(app, uds=upstream)
-            relay = DropRelay(upstream, options.drop_connection_every)
-        else:
-            server = _granian(app, options=options, tls=tls)
+        server, upstream, front = _plan(app, options, tls, Path(scratch), peers)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
         running = asyncio.create_task(server.serve())
-        relay_server: asyncio.Server | None = None
+        front_server: asyncio.Server | None = None
         try:
-            if relay is not None:
-                await _wait_listening(running, uds=upstream)
-                context = server_context(tls.cert, tls.key) if tls else None
-                relay_server = await relay.start(options.host, options.port, context)
-            else:
-                await _wait_listening(running, host=options.host, port=options.port)
+            await _wait_listening(running, upstream)
+            if front is not None:
+                front_server = await front()
             if tls:
                 log.info("clients should trust %s", tls.ca)
             on_ready(options.url)
             await running
         finally:
-            if relay_server is not None:
-                relay_server.close()
+            if front_server is not None:
+                front_server.close()
             if not running.done():
                 server.stop()
                 with contextlib.suppress(Exception):
                     await running
+
+
+def _plan(
+    app: Any, options: ServeOptions, tls: TlsFiles | None, scratch: Path, peers: Peers | None
+) -> tuple[Server, tuple[str, int] | Path, Front | None]:
+    """granian, where it listens, and the front on the public port when there is one: the
+    connection-dropping relay, or the client-certificate front."""
+    if options.drop_connection_every > 0:
+        upstream = scratch / "upstream.sock"
+        relay = DropRelay(upstream, options.drop_connection_every)
+        context = server_context(tls.cert, tls.key) if tls else None
+        front = partial(relay.start, options.host, options.port, context)
+        return _granian(app, uds=upstream), upstream, front
+    if options.client_ca is not None and tls is not None:
+        port = _free_port()
+        certs = CertificateFront(port, peers if peers is not None else Peers())
+        required = not options.client_optional
+        context = front_context(tls.cert, tls.key, options.client_ca, required)
+        front = partial(certs.start, options.host, options.port, context)
+        return _granian(app, options=ServeOptions(port=port, h2c=True)), ("127.0.0.1", port), front
+    return _granian(app, options=options, tls=tls), (options.host, options.port), None
 
 
 def _granian(
@@ -118,9 +144,13 @@ def _granian(
             "ssl_key": tls.key,
             "ssl_protocol_min": SSLProtocols.tls12,
         }
-        if options.client_ca is not None:
-            common |= {"ssl_ca": options.client_ca, "ssl_client_verify": True}
     return Server(app, address=options.host, port=options.port, **common)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _ensure_port_free(host: str, port: int) -> None:
@@ -133,11 +163,7 @@ def _ensure_port_free(host: str, port: int) -> None:
 
 
 async def _wait_listening(
-    running: asyncio.Task[None],
-    host: str = "",
-    port: int = 0,
-    uds: Path | None = None,
-    timeout_s: float = 10.0,
+    running: asyncio.Task[None], where: tuple[str, int] | Path, timeout_s: float = 10.0
 ) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -145,10 +171,10 @@ async def _wait_listening(
             running.result()  # raises what made granian exit
             raise RuntimeError("granian exited before listening")
         try:
-            if uds is not None:
-                _, writer = await asyncio.open_unix_connection(str(uds))
+            if isinstance(where, Path):
+                _, writer = await asyncio.open_unix_connection(str(where))
             else:
-                _, writer = await asyncio.open_connection(host, port)
+                _, writer = await asyncio.open_connection(*where)
             writer.close()
             return
         except OSError:
@@ -157,7 +183,7 @@ async def _wait_listening(
             await asyncio.sleep(0.02)
 
 
-def run(app: Any, options: ServeOptions) -> int:
+def run(app: Any, options: ServeOptions, peers: Peers | None = None) -> int:
     """Foreground entry point: prints `READY <url>` on stdout when the port accepts."""
 
     def ready(url: str) -> None:
@@ -166,9 +192,9 @@ def run(app: Any, options: ServeOptions) -> int:
     try:
         import uvloop
 
-        uvloop.run(serve(app, options, ready))
+        uvloop.run(serve(app, options, ready, peers))
     except ImportError:  # pragma: no cover - uvloop is a declared dependency
-        asyncio.run(serve(app, options, ready))
+        asyncio.run(serve(app, options, ready, peers))
     except OSError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import pytest
 
 from loadtest.stack import Stack
 from pushfan.seed import SANDBOX_TOKEN_PREFIX
-from tests.fixtures.alerts import wait_done
+from tests.fixtures.alerts import running, wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 400
@@ -26,17 +26,11 @@ IMAGE = "https://img.example.com/sale.png"
 def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     name = f"e2e_kinds_{secrets.token_hex(3)}"
     stack = Stack.create(name, apps=("alpha",))
-    try:
-        key = stack.prepare(
-            DEVICES, sandbox_fraction=SANDBOX_FRACTION, scopes=("alerts:send", "devices:write")
-        )
-        stack.start_simulators()
-        stack.start_api()
-        stack.start_workers()
-        yield stack, {"authorization": f"Bearer {key}"}
-    finally:
-        stack.stop()
-        stack.cleanup()
+    scopes = ("alerts:send", "devices:write")
+    with running(
+        stack, lambda s: s.prepare(DEVICES, sandbox_fraction=SANDBOX_FRACTION, scopes=scopes)
+    ) as started:
+        yield started
 
 
 def send(

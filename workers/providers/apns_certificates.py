@@ -1,6 +1,7 @@
 """The APNs client certificates of a sender's apps: loaded once at start-up, checked against
-the app's topic, watched for expiry (a warning within 30 days, and the gauge
-pushfan_apns_certificate_expiry_seconds: the first of them to expire)."""
+the app's topic, a warning when one is for one environment only, watched for expiry (a
+warning within 30 days, and the gauge pushfan_apns_certificate_expiry_seconds: the first of
+them to expire)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pushfan.apns_certificate import ApnsCertificate, CertificateError
 from pushfan.settings import AppConfig
 
 log = logging.getLogger(__name__)
+ENVIRONMENTS = frozenset({"sandbox", "production"})
 
 
 def load_for(app: AppConfig) -> ApnsCertificate:
@@ -24,6 +26,14 @@ def load_for(app: AppConfig) -> ApnsCertificate:
         raise CertificateError(
             f"app {app.name}: apns_topic {app.apns_topic!r} is not the certificate's bundle id"
             f" {certificate.bundle_id!r}"
+        )
+    missing = sorted(ENVIRONMENTS - certificate.environments) if certificate.environments else []
+    if missing:
+        log.warning(
+            "app %s: the APNs certificate is not for %s: its devices there will fail"
+            " (BadCertificateEnvironment)",
+            app.name,
+            " or ".join(missing),
         )
     if certificate.expires_soon():
         log.warning(

@@ -128,3 +128,18 @@ async def test_pushes_go_through_the_simulators_client_certificate_mode(
             await anonymous.post(f"/3/device/{1:064x}", [("apns-topic", BUNDLE)], b"{}")
     finally:
         await anonymous.close()
+
+
+def test_a_certificate_for_one_environment_warns_at_start_up(
+    tmp_path: Path, cert: ApnsCertificateFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Apple's marker extensions say where a certificate works; a universal one is quiet."""
+    production = write_apns_certificate(tmp_path, BUNDLE, environments=("production",))
+    with caplog.at_level(logging.WARNING):
+        certificate = apns_certificates.load_for(cert_app(production))
+    assert certificate.environments == {"production"}
+    assert "not for sandbox" in caplog.text and "BadCertificateEnvironment" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        universal = apns_certificates.load_for(cert_app(cert))
+    assert universal.environments == {"sandbox", "production"} and not caplog.text
