@@ -216,8 +216,8 @@ class PushContent(Message):
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
-            title=self.title or "",
-            body=self.body or "",
+            title=self.text("title") or "",
+            body=self.text("body") or "",
             data=self.data,
             audience=audience,
             ttl_s=self.ttl,
@@ -369,6 +369,7 @@ class AudienceBucket(BaseModel):
 
 class PayloadPreview(BaseModel):
     provider: str
+    locale: str | None = Field(None, description="the content's locale; null: the default")
     bytes: int = Field(description="as the provider counts it (FCM: with a 163-char token)")
     limit: int
     payload: dict[str, Any]

@@ -35,6 +35,14 @@ class Sound(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fiel
     volume: float | None = None
 
 
+class Localized(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One locale's content; "" falls back to the parent locale's, then the default."""
+
+    title: str = ""
+    subtitle: str = ""
+    body: str = ""
+
+
 class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """What a message says beyond title, body and data (pushfan.content validates it; "" and
     None mean unset). `apns` and `android` are the validated override blocks, in the
@@ -53,6 +61,9 @@ class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     data_only: bool = False  # FCM gets data only
     apns: dict[str, Any] = {}
     android: dict[str, Any] = {}
+    # Content per locale (normal form, pushfan.localization) beside the default; the
+    # expander resolves it per batch, so a send batch never carries it.
+    locales: dict[str, Localized] = {}
 
 
 class Notification(msgspec.Struct, frozen=True):

@@ -81,14 +81,15 @@ class Target:
     app: str
     token: str
     environment: str = "production"  # the APNs host that serves it (iOS only)
+    locale: str | None = None  # as the device registered it (pushfan.localization)
 
 
 # The columns of a Target, in its field order, for the queries that stream them.
-TARGET_COLUMNS = f"id, platform, app, {SEND_TOKEN.format('')} AS token, apns_environment"
+TARGET_COLUMNS = f"id, platform, app, {SEND_TOKEN.format('')} AS token, apns_environment, locale"
 
 
 def target_of(row: asyncpg.Record) -> Target:
-    return Target(row[0], row[1], row[2], row[3], row[4])
+    return Target(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 async def upsert(

@@ -24,7 +24,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from pushfan import alerts, metrics, payloads, webpush
+from pushfan import alerts, localization, metrics, payloads, webpush
 from pushfan.alerts import Alert, AlertIn, IdempotencyConflict
 from pushfan.messages import ExpandTask, Notification, encode
 from pushfan.progress import Progress
@@ -53,7 +53,7 @@ class NotQueued(RuntimeError):
 
 def check(alert: AlertIn, app_names: list[str]) -> None:
     """Refuse what would fail later: unknown apps, reserved data keys, payloads over the
-    providers' limit."""
+    providers' limit (in every locale of the message)."""
     apps = set(alert.audience.apps)
     if alert.targets is not None:
         apps |= {t.app for t in alert.targets.tokens} | {u.app for u in alert.targets.user_ids}
@@ -76,9 +76,10 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
         collapse_id="0" * 36,
         extras=alert.extras,
     )
-    reason = payloads.oversize_reason(probe) or webpush.oversize_reason(probe)
-    if reason:
-        raise Invalid(reason)
+    for locale, variant in localization.variants(probe):
+        reason = payloads.oversize_reason(variant) or webpush.oversize_reason(variant)
+        if reason:
+            raise Invalid(f"{reason} (locale {locale})" if locale else reason)
 
 
 def check_send_at(send_at: datetime, now: float) -> None:
