@@ -25,6 +25,8 @@ class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     user_ids: list[str] = []
     exclude_user_ids: list[str] = []
     exclude_device_ids: list[int] = []
+    user_list: str | None = None  # a stored list's id (pushfan.user_lists), instead of user_ids
+    exclude_user_list: str | None = None  # likewise, instead of exclude_user_ids
     segment: str | None = None  # the saved segment `filter` came from, for the record
     as_of: float = 0.0  # unix seconds that relative filters (last_seen) count from
 

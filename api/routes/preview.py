@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from pushfan import credentials, localization, payloads, preview, trigger
+from pushfan import credentials, localization, payloads, preview, trigger, user_lists
 from pushfan.api import alerting, tenancy
 from pushfan.api.deps import ApiResources, Res, require_trigger
 from pushfan.api.models import (
@@ -101,7 +101,8 @@ async def preview_alert(
     )
     try:
         trigger.check(alert_in, res.settings.app_names)
-    except trigger.Invalid as exc:
+        await user_lists.check_usable(res.pool, key.owner, alert_in.audience)
+    except (trigger.Invalid, user_lists.ListError) as exc:
         raise HTTPException(422, str(exc)) from None
     audience = msgspec.structs.replace(alert_in.audience, as_of=time.time())
     started = time.perf_counter()
