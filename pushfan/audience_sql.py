@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import orjson
 
 from pushfan.audience import And, Expr, Leaf, Not, Or, parse
@@ -158,6 +159,31 @@ def _users(audience: AudienceFilter, params: _Params) -> list[str]:
         ids = params.add(list(audience.exclude_device_ids), "bigint[]")
         clauses.append(f"NOT (id IN (SELECT unnest({ids})))")
     return clauses
+
+
+def without_exclusions(audience: AudienceFilter) -> AudienceFilter | None:
+    """The audience before its exclusions, or None if it has none."""
+    if not (audience.exclude_user_ids or audience.exclude_device_ids or audience.exclude_user_list):
+        return None
+    return msgspec.structs.replace(
+        audience, exclude_user_ids=[], exclude_device_ids=[], exclude_user_list=None
+    )
+
+
+def excluded(audience: AudienceFilter, first_param: int) -> tuple[str, list[Any]]:
+    """(" AND (...)", params): the devices the exclusions remove, as a positive condition
+    (index probes on user_id, id and the list's key). With the condition of
+    `without_exclusions(audience)` before it, it selects exactly the devices `condition`
+    leaves out: each exclusion is two-valued there (NULL counts as not excluded)."""
+    params = _Params(first_param)
+    tests = []
+    if audience.exclude_user_ids:
+        tests.append(f"user_id = ANY({params.add(list(audience.exclude_user_ids), 'text[]')})")
+    if audience.exclude_device_ids:
+        tests.append(f"id = ANY({params.add(list(audience.exclude_device_ids), 'bigint[]')})")
+    if audience.exclude_user_list is not None:
+        tests.append(_MEMBER.format(params.add(audience.exclude_user_list, "uuid")))
+    return f" AND ({' OR '.join(tests)})", params.values
 
 
 def _decimal(value: float) -> Decimal:

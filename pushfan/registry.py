@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 
 from pushfan.apikeys import DEFAULT_OWNER
-from pushfan.audience_sql import condition
+from pushfan.audience_sql import condition, excluded, without_exclusions
 from pushfan.messages import AudienceFilter
 from pushfan.versions import version_key
 
@@ -230,7 +230,22 @@ async def stream_targets(
 
 
 async def count_audience(conn: asyncpg.Connection | asyncpg.Pool, audience: AudienceFilter) -> int:
-    """The number of devices the expansion of `audience` targets, for the same data."""
-    where, params = condition(audience, 1)
-    value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
+    """The number of devices the expansion of `audience` targets, for the same data.
+
+    With exclusions it is the audience before them less the devices they remove, in one
+    statement (one snapshot): the removed ones are found by index probes, so the count of
+    a broad audience never tests each of its rows against the exclusion lists."""
+    base = without_exclusions(audience)
+    if base is None:
+        where, params = condition(audience, 1)
+        value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
+        return int(value)
+    where, params = condition(base, 1)
+    removed, more = excluded(audience, 1 + len(params))
+    value = await conn.fetchval(
+        f"SELECT (SELECT count(*) FROM devices WHERE active{where}) - "
+        f"(SELECT count(*) FROM devices WHERE active{where}{removed})",
+        *params,
+        *more,
+    )
     return int(value)
