@@ -128,6 +128,7 @@ async def store_list(pool: asyncpg.Pool, devices: int) -> None:
     as an alert's inline user ids are stored when it is queued (once: a rerun finds it)."""
     many = segments(devices)["audience_user_ids_100000"].user_ids
     await user_lists.store_for_alert(pool, BENCH_ALERT, "bench", "user_ids", many)
+    await pool.execute("ANALYZE user_list_members")  # what autovacuum does soon after
 
 
 async def explain(conn: asyncpg.Connection, sql: str, params: list[Any]) -> list[str]:

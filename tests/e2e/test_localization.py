@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from loadtest.stack import Stack
 from pushfan import localization, webpush
 from pushfan.content import Message
 from pushfan.messages import Notification
+from tests.fixtures.alerts import wait_done
 
 pytestmark = pytest.mark.e2e
 DEVICES = 600
@@ -44,14 +44,7 @@ def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
 def send(client: httpx.Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     created = client.post("/v1/alerts", json=body, headers=headers)
     assert created.status_code == 202, created.text
-    alert_id = created.json()["id"]
-    deadline = time.monotonic() + 90
-    while True:
-        state: dict[str, Any] = client.get(f"/v1/alerts/{alert_id}", headers=headers).json()
-        if state["status"] == "done":
-            return state
-        assert time.monotonic() < deadline, state
-        time.sleep(0.2)
+    return wait_done(client, created.json()["id"], headers)
 
 
 def test_apns_and_fcm_devices_get_their_best_matching_language(
