@@ -29,6 +29,7 @@ from pushfan.api.routes import (
     notifications,
     preview,
     segments,
+    user_lists,
 )
 from pushfan.caller_rate import CallerRateLimiter
 from pushfan.progress import Progress
@@ -208,6 +209,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(notifications.router)
     app.include_router(segments.router)
+    app.include_router(user_lists.router)
     app.include_router(preview.router)
     app.include_router(admin_pages.router)
     app.include_router(admin_api.router)

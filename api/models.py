@@ -130,6 +130,10 @@ class DeviceOut(BaseModel):
 MAX_AUDIENCE_USERS = 100_000
 DeviceId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ListId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
 SegmentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 FILTER_DOC = "a segment expression (pushfan.audience): and/or/not over device fields"
 
@@ -160,8 +164,18 @@ class AudienceIn(Strict):
     exclude_device_ids: list[DeviceId] = Field(
         default_factory=list, max_length=MAX_AUDIENCE_USERS, fail_fast=True
     )
+    user_list: ListId | None = Field(None, description="a complete user list (/v1/user-lists)")
+    exclude_user_list: ListId | None = None
 
     _filter = field_validator("filter")(_check_filter)
+
+    @model_validator(mode="after")
+    def _inline_or_listed(self) -> AudienceIn:
+        if self.user_ids and self.user_list is not None:
+            raise ValueError("name the users in user_ids or by user_list, not both")
+        if self.exclude_user_ids and self.exclude_user_list is not None:
+            raise ValueError("exclude users in exclude_user_ids or by exclude_user_list, not both")
+        return self
 
     def audience_filter(self, segment_filter: dict[str, Any] | None = None) -> AudienceFilter:
         """`segment_filter` is the saved segment's expression, looked up by the route."""
@@ -178,6 +192,8 @@ class AudienceIn(Strict):
             user_ids=list(self.user_ids),
             exclude_user_ids=list(self.exclude_user_ids),
             exclude_device_ids=list(self.exclude_device_ids),
+            user_list=self.user_list,
+            exclude_user_list=self.exclude_user_list,
             segment=self.segment,
         )
 
@@ -204,6 +220,18 @@ def _rfc3339(value: object) -> object:
     return value
 
 
+class UserListIn(Strict):
+    name: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class UserListOut(BaseModel):
+    id: str
+    name: str
+    users: int = Field(description="distinct user ids so far")
+    complete: bool = Field(description="usable in audiences, and unchangeable, once complete")
+    created_at: str
+
+
 class PushContent(Message):
     """What the phone shows, and for how long it may be delivered: alerts and targeted alike.
     The fields and their rules are pushfan.content.Message's; `send_at` schedules it."""
@@ -216,8 +244,8 @@ class PushContent(Message):
 
     def _alert_in(self, audience: AudienceFilter, targets: TargetSpec | None) -> AlertIn:
         return AlertIn(
-            title=self.title or "",
-            body=self.body or "",
+            title=self.text("title") or "",
+            body=self.text("body") or "",
             data=self.data,
             audience=audience,
             ttl_s=self.ttl,
@@ -369,6 +397,7 @@ class AudienceBucket(BaseModel):
 
 class PayloadPreview(BaseModel):
     provider: str
+    locale: str | None = Field(None, description="the content's locale; null: the default")
     bytes: int = Field(description="as the provider counts it (FCM: with a 163-char token)")
     limit: int
     payload: dict[str, Any]

@@ -27,7 +27,8 @@ ALL_APPS = "*"
 OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 # What keys made without naming an owner and apps get: the defaults of the tenancy migration.
 DEFAULT_OWNER = "default"
-RESERVED_OWNERS = frozenset({"dashboard"})  # the owner of alerts sent from the dashboard
+DASHBOARD_OWNER = "dashboard"  # the owner of alerts sent from the dashboard
+RESERVED_OWNERS = frozenset({DASHBOARD_OWNER})
 
 
 @dataclass(frozen=True)

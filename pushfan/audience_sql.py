@@ -11,11 +11,12 @@ the index on user_id, app versions the btree on app_version_key; the rest are fi
 evaluated on the rows of the index range the query already walks (a shard's ids).
 
 Lists of users and devices (`audience.user_ids`, the exclusions, `user_id in`) are one array
-parameter each, never one query per user. Up to PROBE_MAX users are a semi-join the planner
-may run as index probes on user_id; a longer `audience.user_ids`, and every exclusion, is a
-hashed subplan (the sublink inside coalesce() is never turned into a join): one hash table
-per query, probed by each row of the range the query walks, so a shard's page costs its rows,
-not the length of the list.
+parameter each, never one query per user; a stored list (`audience.user_list`,
+`exclude_user_list`) is a semi-join on its members' primary key. Up to PROBE_MAX users are a
+semi-join the planner may run as index probes on user_id; a longer `audience.user_ids`, and
+every exclusion, is a hashed subplan (the sublink inside coalesce() is never turned into a
+join): one hash table per query, probed by each row of the range the query walks, so a
+shard's page costs its rows, not the length of the list.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import orjson
 
 from pushfan.audience import And, Expr, Leaf, Not, Or, parse
@@ -36,6 +38,12 @@ _VERSION = {"app_version": "app_version_key", "os_version": "os_version_key"}
 # Leaves whose SQL is never NULL need no COALESCE under NOT.
 PROBE_MAX = 1_000
 _NOT_NULL = frozenset({"platform", "app", "tags", "last_seen"})
+# A stored user list (pushfan.user_lists): a semi-join on its primary key (list_id, user_id),
+# never NULL (a device without a user_id is in no list).
+_MEMBER = (
+    "EXISTS (SELECT 1 FROM user_list_members m "
+    "WHERE m.list_id = {0} AND m.user_id = devices.user_id)"
+)
 
 
 class _Params:
@@ -127,6 +135,13 @@ def condition(audience: AudienceFilter, first_param: int) -> tuple[str, list[Any
     if audience.filter is not None:
         as_of = datetime.fromtimestamp(audience.as_of, UTC) if audience.as_of else _now()
         clauses.append(_Compiler(params, as_of).expr(parse(audience.filter)))
+    clauses += _users(audience, params)
+    return "".join(f" AND {c}" for c in clauses), params.values
+
+
+def _users(audience: AudienceFilter, params: _Params) -> list[str]:
+    """The clauses of the user and device lists and exclusions."""
+    clauses = []
     if audience.user_ids:
         ids = params.add(list(audience.user_ids), "text[]")
         if len(audience.user_ids) <= PROBE_MAX:
@@ -136,10 +151,39 @@ def condition(audience: AudienceFilter, first_param: int) -> tuple[str, list[Any
     if audience.exclude_user_ids:
         ids = params.add(list(audience.exclude_user_ids), "text[]")
         clauses.append(f"NOT coalesce(user_id IN (SELECT unnest({ids})), false)")
+    if audience.user_list is not None:
+        clauses.append(_MEMBER.format(params.add(audience.user_list, "uuid")))
+    if audience.exclude_user_list is not None:
+        clauses.append("NOT " + _MEMBER.format(params.add(audience.exclude_user_list, "uuid")))
     if audience.exclude_device_ids:
         ids = params.add(list(audience.exclude_device_ids), "bigint[]")
         clauses.append(f"NOT (id IN (SELECT unnest({ids})))")
-    return "".join(f" AND {c}" for c in clauses), params.values
+    return clauses
+
+
+def without_exclusions(audience: AudienceFilter) -> AudienceFilter | None:
+    """The audience before its exclusions, or None if it has none."""
+    if not (audience.exclude_user_ids or audience.exclude_device_ids or audience.exclude_user_list):
+        return None
+    return msgspec.structs.replace(
+        audience, exclude_user_ids=[], exclude_device_ids=[], exclude_user_list=None
+    )
+
+
+def excluded(audience: AudienceFilter, first_param: int) -> tuple[str, list[Any]]:
+    """(" AND (...)", params): the devices the exclusions remove, as a positive condition
+    (index probes on user_id, id and the list's key). With the condition of
+    `without_exclusions(audience)` before it, it selects exactly the devices `condition`
+    leaves out: each exclusion is two-valued there (NULL counts as not excluded)."""
+    params = _Params(first_param)
+    tests = []
+    if audience.exclude_user_ids:
+        tests.append(f"user_id = ANY({params.add(list(audience.exclude_user_ids), 'text[]')})")
+    if audience.exclude_device_ids:
+        tests.append(f"id = ANY({params.add(list(audience.exclude_device_ids), 'bigint[]')})")
+    if audience.exclude_user_list is not None:
+        tests.append(_MEMBER.format(params.add(audience.exclude_user_list, "uuid")))
+    return f" AND ({' OR '.join(tests)})", params.values
 
 
 def _decimal(value: float) -> Decimal:

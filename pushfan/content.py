@@ -32,7 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from pushfan.messages import Extras
+from pushfan import localization
+from pushfan.messages import Extras, Localized
 from pushfan.messages import Sound as WireSound
 
 MAX_TTL_S = 28 * 24 * 3600  # FCM keeps a message at most 28 days; APNs "some time"
@@ -51,6 +52,24 @@ SoundName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Score = Annotated[float, Field(ge=0, le=1)]
 InterruptionLevel = Literal["passive", "active", "time-sensitive", "critical"]
 CollapseId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+# A locale key: `default`, or a language tag (`fr`, `fr-CA`, `zh-Hant-TW`; `_` allowed).
+MAX_LOCALES = 64
+DEFAULT_LOCALE = "default"
+LocaleKey = Annotated[
+    str,
+    StringConstraints(
+        max_length=35, pattern=r"^(default|[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3})$"
+    ),
+]
+TextByLocale = Annotated[
+    dict[LocaleKey, Text], Field(min_length=1, max_length=MAX_LOCALES + 1, fail_fast=True)
+]
+LongTextByLocale = Annotated[
+    dict[LocaleKey, LongText], Field(min_length=1, max_length=MAX_LOCALES + 1, fail_fast=True)
+]
+LOCALIZED = ("title", "subtitle", "body")
 
 
 class Strict(BaseModel):
@@ -147,9 +166,18 @@ class ApnsOverride(Provided):
 FcmDuration = Annotated[str, StringConstraints(pattern=r"^\d{1,7}(\.\d{1,9})?s$")]
 
 
+LocArgs = Annotated[list[str], Field(max_length=32, fail_fast=True)]
+
+
 class AndroidNotification(Provided):
+    """`*_loc_key` / `*_loc_args` name the app's own string resources: the phone localizes."""
+
     title: str | None = None
     body: str | None = None
+    title_loc_key: Name | None = None
+    title_loc_args: LocArgs | None = None
+    body_loc_key: Name | None = None
+    body_loc_args: LocArgs | None = None
     icon: str | None = None
     color: Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
     sound: SoundName | None = None
@@ -205,9 +233,13 @@ VISIBLE = (
 class Message(Strict):
     """What the phone shows (or, silent, what the app gets) and for how long it may wait."""
 
-    title: Text | None = None
-    subtitle: Text | None = None
-    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    title: Text | TextByLocale | None = Field(
+        None,
+        description='a text, or texts by locale with a "default" ({"default": ..., '
+        '"fr": ..., "fr-CA": ...}); each device gets its best match: fr-CA, fr, default',
+    )
+    subtitle: Text | TextByLocale | None = None
+    body: LongText | LongTextByLocale | None = None
     data: dict[DataKey, str] = Field(default_factory=dict, max_length=DATA_KEYS, fail_fast=True)
     badge: Annotated[int, Field(ge=0, le=99_999)] | Literal["clear"] | None = Field(
         None, description='app icon badge; 0 or "clear" removes it, absent leaves it'
@@ -238,6 +270,36 @@ class Message(Strict):
     @classmethod
     def _https_image(cls, value: str | None) -> str | None:
         return value if value is None else https_url(value)
+
+    @field_validator(*LOCALIZED)
+    @classmethod
+    def _by_locale(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if not isinstance(value, dict):
+            return value
+        if DEFAULT_LOCALE not in value:
+            raise ValueError('texts by locale need a "default" (for devices of other locales)')
+        seen: dict[str, str] = {}
+        for key in value:
+            same = seen.setdefault(localization.normal(key), key)
+            if same != key:
+                raise ValueError(f"locales {same!r} and {key!r} are the same locale")
+        return value
+
+    def text(self, name: str) -> str | None:
+        """`title`, `subtitle` or `body` in the default locale."""
+        value: str | dict[str, str] | None = getattr(self, name)
+        return value.get(DEFAULT_LOCALE) if isinstance(value, dict) else value
+
+    def locales(self) -> dict[str, Localized]:
+        """The content by locale beside the default, keyed by normal form."""
+        by_locale: dict[str, dict[str, str]] = {}
+        for name in LOCALIZED:
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                for key, text in value.items():
+                    if key != DEFAULT_LOCALE:
+                        by_locale.setdefault(localization.normal(key), {})[name] = text
+        return {key: Localized(**fields) for key, fields in sorted(by_locale.items())}
 
     @field_validator("url")
     @classmethod
@@ -274,7 +336,7 @@ class Message(Strict):
         """Everything beyond title, body, data and priority, for the wire (None if nothing)."""
         sound = self.sound
         extras = Extras(
-            subtitle=self.subtitle or "",
+            subtitle=self.text("subtitle") or "",
             badge=None if self.badge is None else (0 if self.badge == "clear" else self.badge),
             sound=None
             if sound is None
@@ -291,6 +353,7 @@ class Message(Strict):
             data_only=self.data_only,
             apns=_override(self.apns),
             android=_override(self.android),
+            locales=self.locales(),
         )
         return None if extras == Extras() else extras
 

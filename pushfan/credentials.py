@@ -24,10 +24,9 @@ import jwt
 import orjson
 from pyreqwest.client import Client, ClientBuilder
 
+from pushfan.provider_tokens import ServiceAccount, apns_provider_token
 from pushfan.settings import AppConfig, Settings
 
-FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TIMEOUT_S = 5.0
 
 
@@ -56,13 +55,10 @@ def client(settings: Settings) -> Client:
 def check_apns(app: AppConfig) -> Check:
     if not app.has_apns:
         return Check(app.name, "apns", False, "no APNs key configured for this app")
+    if not (app.apns_key_id and app.apns_team_id):  # a certificate app: no token to sign
+        return Check(app.name, "apns", False, "no APNs token key (key id, team id) for this app")
     try:
-        jwt.encode(
-            {"iss": app.apns_team_id, "iat": int(time.time())},
-            app.apns_key_pem(),
-            algorithm="ES256",
-            headers={"kid": app.apns_key_id},
-        )
+        apns_provider_token(app.apns_key_pem(), app.apns_key_id, app.apns_team_id, time.time())
     except (OSError, ValueError, TypeError, jwt.PyJWTError) as exc:
         return Check(
             app.name, "apns", False, f"cannot sign the provider token: {type(exc).__name__}"
@@ -99,16 +95,12 @@ def _error_code(body: Any) -> str:
 
 async def _access_token(http: Client, settings: Settings, app: AppConfig) -> tuple[str | None, str]:
     try:
-        account = orjson.loads(app.fcm_service_account_json())
-        token_url = settings.fcm_token_url or account["token_uri"]
-        now = int(time.time())
-        claims = {"iss": account["client_email"], "scope": FCM_SCOPE, "aud": token_url}
-        assertion = jwt.encode(
-            {**claims, "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256"
-        )
+        account = ServiceAccount.parse(app.fcm_service_account_json())
+        token_url = settings.fcm_token_url or account.token_uri
+        fields = account.token_form(token_url, int(time.time()))
     except (OSError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
         return None, f"service account unusable: {type(exc).__name__}"
-    form = urlencode({"grant_type": JWT_BEARER, "assertion": assertion}).encode()
+    form = urlencode(fields).encode()
     headers = [("content-type", "application/x-www-form-urlencoded")]
     status, body = await _post(http, token_url, headers, form)
     if status != 200 or not isinstance(body, dict) or "access_token" not in body:

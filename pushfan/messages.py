@@ -25,6 +25,8 @@ class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     user_ids: list[str] = []
     exclude_user_ids: list[str] = []
     exclude_device_ids: list[int] = []
+    user_list: str | None = None  # a stored list's id (pushfan.user_lists), instead of user_ids
+    exclude_user_list: str | None = None  # likewise, instead of exclude_user_ids
     segment: str | None = None  # the saved segment `filter` came from, for the record
     as_of: float = 0.0  # unix seconds that relative filters (last_seen) count from
 
@@ -33,6 +35,14 @@ class Sound(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fiel
     name: str
     critical: bool = False
     volume: float | None = None
+
+
+class Localized(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One locale's content; "" falls back to the parent locale's, then the default."""
+
+    title: str = ""
+    subtitle: str = ""
+    body: str = ""
 
 
 class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -53,6 +63,9 @@ class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     data_only: bool = False  # FCM gets data only
     apns: dict[str, Any] = {}
     android: dict[str, Any] = {}
+    # Content per locale (normal form, pushfan.localization) beside the default; the
+    # expander resolves it per batch, so a send batch never carries it.
+    locales: dict[str, Localized] = {}
 
 
 class Notification(msgspec.Struct, frozen=True):

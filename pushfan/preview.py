@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from pushfan import payloads, webpush
-from pushfan.audience_sql import condition
+from pushfan.audience_sql import condition, excluded, without_exclusions
 from pushfan.messages import AudienceFilter, Notification
 from pushfan.provider import PLATFORM_PROVIDER
 from pushfan.settings import Settings
@@ -30,14 +30,34 @@ class Bucket:
     devices: int
 
 
-async def breakdown(pool: asyncpg.Pool, audience: AudienceFilter) -> list[Bucket]:
-    """The audience per (provider, app, locale), largest first."""
-    where, params = condition(audience, 1)
-    rows = await pool.fetch(
-        "SELECT platform, app, lower(replace(locale, '_', '-')) AS locale, count(*) AS n "
-        f"FROM devices WHERE active{where} GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3",
-        *params,
-    )
+_GROUPS = (
+    "SELECT platform, app, lower(replace(locale, '_', '-')) AS locale, count(*) AS n "
+    "FROM devices WHERE active{0} GROUP BY 1, 2, 3"
+)
+
+
+async def breakdown(
+    pool: asyncpg.Pool | asyncpg.Connection, audience: AudienceFilter
+) -> list[Bucket]:
+    """The audience per (provider, app, locale), largest first. With exclusions, the groups
+    before them less the devices they remove, in one statement (as
+    registry.count_audience counts)."""
+    base = without_exclusions(audience)
+    if base is None:
+        where, params = condition(audience, 1)
+        rows = await pool.fetch(f"{_GROUPS.format(where)} ORDER BY n DESC, 1, 2, 3", *params)
+    else:
+        where, params = condition(base, 1)
+        removed, more = excluded(audience, 1 + len(params))
+        rows = await pool.fetch(
+            f"WITH b AS ({_GROUPS.format(where)}), r AS ({_GROUPS.format(where + removed)}) "
+            "SELECT b.platform, b.app, b.locale, b.n - coalesce(r.n, 0) AS n FROM b "
+            "LEFT JOIN r ON b.platform = r.platform AND b.app = r.app "
+            "AND b.locale IS NOT DISTINCT FROM r.locale "
+            "WHERE b.n > coalesce(r.n, 0) ORDER BY n DESC, 1, 2, 3",
+            *params,
+            *more,
+        )
     return [Bucket(PLATFORM_PROVIDER[r["platform"]], r["app"], r["locale"], r["n"]) for r in rows]
 
 

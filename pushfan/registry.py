@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 
 from pushfan.apikeys import DEFAULT_OWNER
-from pushfan.audience_sql import condition
+from pushfan.audience_sql import condition, excluded, without_exclusions
 from pushfan.messages import AudienceFilter
 from pushfan.versions import version_key
 
@@ -81,14 +81,15 @@ class Target:
     app: str
     token: str
     environment: str = "production"  # the APNs host that serves it (iOS only)
+    locale: str | None = None  # as the device registered it (pushfan.localization)
 
 
 # The columns of a Target, in its field order, for the queries that stream them.
-TARGET_COLUMNS = f"id, platform, app, {SEND_TOKEN.format('')} AS token, apns_environment"
+TARGET_COLUMNS = f"id, platform, app, {SEND_TOKEN.format('')} AS token, apns_environment, locale"
 
 
 def target_of(row: asyncpg.Record) -> Target:
-    return Target(row[0], row[1], row[2], row[3], row[4])
+    return Target(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 async def upsert(
@@ -229,7 +230,22 @@ async def stream_targets(
 
 
 async def count_audience(conn: asyncpg.Connection | asyncpg.Pool, audience: AudienceFilter) -> int:
-    """The number of devices the expansion of `audience` targets, for the same data."""
-    where, params = condition(audience, 1)
-    value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
+    """The number of devices the expansion of `audience` targets, for the same data.
+
+    With exclusions it is the audience before them less the devices they remove, in one
+    statement (one snapshot): the removed ones are found by index probes, so the count of
+    a broad audience never tests each of its rows against the exclusion lists."""
+    base = without_exclusions(audience)
+    if base is None:
+        where, params = condition(audience, 1)
+        value = await conn.fetchval(f"SELECT count(*) FROM devices WHERE active{where}", *params)
+        return int(value)
+    where, params = condition(base, 1)
+    removed, more = excluded(audience, 1 + len(params))
+    value = await conn.fetchval(
+        f"SELECT (SELECT count(*) FROM devices WHERE active{where}) - "
+        f"(SELECT count(*) FROM devices WHERE active{where}{removed})",
+        *params,
+        *more,
+    )
     return int(value)

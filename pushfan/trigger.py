@@ -24,8 +24,9 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from pushfan import alerts, metrics, payloads, webpush
+from pushfan import alerts, localization, metrics, payloads, user_lists, webpush
 from pushfan.alerts import Alert, AlertIn, IdempotencyConflict
+from pushfan.apikeys import DASHBOARD_OWNER
 from pushfan.messages import ExpandTask, Notification, encode
 from pushfan.progress import Progress
 from pushfan.publisher import Publisher
@@ -53,7 +54,7 @@ class NotQueued(RuntimeError):
 
 def check(alert: AlertIn, app_names: list[str]) -> None:
     """Refuse what would fail later: unknown apps, reserved data keys, payloads over the
-    providers' limit."""
+    providers' limit (in every locale of the message)."""
     apps = set(alert.audience.apps)
     if alert.targets is not None:
         apps |= {t.app for t in alert.targets.tokens} | {u.app for u in alert.targets.user_ids}
@@ -76,9 +77,10 @@ def check(alert: AlertIn, app_names: list[str]) -> None:
         collapse_id="0" * 36,
         extras=alert.extras,
     )
-    reason = payloads.oversize_reason(probe) or webpush.oversize_reason(probe)
-    if reason:
-        raise Invalid(reason)
+    for locale, variant in localization.variants(probe):
+        reason = payloads.oversize_reason(variant) or webpush.oversize_reason(variant)
+        if reason:
+            raise Invalid(f"{reason} (locale {locale})" if locale else reason)
 
 
 def check_send_at(send_at: datetime, now: float) -> None:
@@ -115,6 +117,26 @@ def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
     return task, f"{alert.id}:plan"
 
 
+async def queued_task(pool: asyncpg.Pool, alert: Alert) -> tuple[ExpandTask, str]:
+    """expand_task, with a global alert's inline user ids (and excluded ones) stored as the
+    alert's own lists (pushfan.user_lists) and referenced by id, so no expansion message
+    carries them. The trigger and the scheduler publish this; storing is idempotent."""
+    task, message_id = expand_task(alert)
+    audience = task.audience
+    if task.kind != "plan" or not (audience.user_ids or audience.exclude_user_ids):
+        return task, message_id
+    changes: dict[str, object] = {}
+    for kind, listed in (("user_ids", "user_list"), ("exclude_user_ids", "exclude_user_list")):
+        ids = getattr(audience, kind)
+        if ids:
+            changes[kind] = []
+            changes[listed] = await user_lists.store_for_alert(
+                pool, alert.id, alert.owner, kind, ids
+            )
+    audience = msgspec.structs.replace(audience, **changes)
+    return msgspec.structs.replace(task, audience=audience), message_id
+
+
 @dataclass(frozen=True)
 class Trigger:
     pool: asyncpg.Pool
@@ -138,12 +160,18 @@ class Trigger:
             if earlier is None:
                 raise
             return earlier, False
+        try:
+            await user_lists.check_usable(
+                self.pool, None if owner == DASHBOARD_OWNER else owner, alert_in.audience
+            )
+        except user_lists.ListError as exc:
+            raise Invalid(str(exc)) from None
         alert, created = await alerts.create(
             self.pool, alert_in, idempotency_key, created_by, owner
         )
         # A scheduled alert is published by the workers' scheduler at its time, not here.
         if alert.send_at is None and (created or await self._unpublished(alert)):
-            task, message_id = expand_task(alert)
+            task, message_id = await queued_task(self.pool, alert)
             try:
                 await self.publisher.publish(self.queues.expand, encode(task), message_id)
             except Exception as exc:

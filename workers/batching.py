@@ -1,12 +1,14 @@
 """Send batches from a stream of targets: the expander's shards and targeted pushes share it.
 
-Targets are grouped per (provider, app) into batches of at most `batch_size` (web targets
+Targets are grouped per (provider, app, locale) into batches of at most `batch_size` (web targets
 also per push-service origin, so a batch reuses one origin's connections and takes from its
 rate limit), each published with confirms as soon as it is full, with at most
 MAX_UNCONFIRMED publishes awaiting their confirm (bounding memory). Batch ids are
-`alert:shard:provider:app:seq` (seq counted per (provider, app) across origins; provider
+`alert:shard:provider:app:seq` (seq counted per (provider, app) across origins and locales; provider
 is `apns-sandbox` for APNs sandbox batches: batches are per APNs environment too), the same
-on every re-expansion of the same targets in the same order.
+on every re-expansion of the same targets in the same order. A localized message is
+resolved to the batch's locale: each batch carries one language, rendered once by the
+sender.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from types import TracebackType
 
-from pushfan import registry, webpush
-from pushfan.messages import ExpandTask, SendBatch, encode
+from pushfan import localization, registry, webpush
+from pushfan.messages import ExpandTask, Notification, SendBatch, encode
 from pushfan.provider import PLATFORM_PROVIDER, Provider
 from pushfan.publisher import Publisher
 from pushfan.topology import QueueNames
 
 MAX_UNCONFIRMED = 16  # batches awaiting broker confirms at once
+Lane = tuple[Provider, str, str, str]  # provider, app, lane, locale
 
 
 class Batcher:
@@ -37,9 +40,12 @@ class Batcher:
         self._queues = queues
         self._size = batch_size
         self._task = task
-        # (provider, app, lane): lane is the origin of a web target, the APNs environment of
-        # an iOS one ("production" or "sandbox"), "" for FCM.
-        self._buffers: dict[tuple[Provider, str, str], list[registry.Target]] = defaultdict(list)
+        # (provider, app, lane, locale): lane is the origin of a web target, the APNs
+        # environment of an iOS one ("production" or "sandbox"), "" for FCM; locale the
+        # message's locale the device matched (pushfan.localization), "" for the default.
+        self._buffers: dict[Lane, list[registry.Target]] = defaultdict(list)
+        self._locales = localization.locales_of(task.notification)
+        self._rendered: dict[str, Notification] = {}
         self._sequence: dict[tuple[str, str], int] = defaultdict(int)
         self._unconfirmed: set[asyncio.Task[None]] = set()
 
@@ -51,15 +57,24 @@ class Batcher:
                 lane = webpush.origin_of(target.token)
             elif provider is Provider.APNS:
                 lane = target.environment
-            key = (provider, target.app, lane)
+            locale = localization.best_match(target.locale, self._locales)
+            key = (provider, target.app, lane, locale)
             buffer = self._buffers[key]
             buffer.append(target)
             if len(buffer) >= self._size:
                 await self._flush(key)
 
-    async def _flush(self, key: tuple[Provider, str, str]) -> None:
+    def _notification(self, locale: str) -> Notification:
+        """The task's notification in one locale, resolved once per expansion."""
+        rendered = self._rendered.get(locale)
+        if rendered is None:
+            rendered = localization.for_locale(self._task.notification, locale)
+            self._rendered[locale] = rendered
+        return rendered
+
+    async def _flush(self, key: Lane) -> None:
         targets = self._buffers.pop(key)
-        provider, app, lane = key
+        provider, app, lane, locale = key
         environment = lane if provider is Provider.APNS else "production"
         name = provider if environment == "production" else f"{provider}-{environment}"
         seq = self._sequence[name, app]
@@ -70,7 +85,7 @@ class Batcher:
             batch_id=f"{task.alert_id}:{task.shard}:{name}:{app}:{seq}",
             provider=provider,
             app=app,
-            notification=task.notification,
+            notification=self._notification(locale),
             device_ids=[t.id for t in targets],
             tokens=[t.token for t in targets],
             environment=environment,  # type: ignore[arg-type]

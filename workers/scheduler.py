@@ -3,7 +3,7 @@
 A pass (`fire_due`) is one PostgreSQL transaction: it locks the due `scheduled` rows with
 FOR UPDATE SKIP LOCKED (so schedulers running at once split them, never share one),
 publishes each alert's expansion message with publisher confirms (the trigger's own message
-and id, pushfan.trigger.expand_task), then marks them `queued` with `fired_at` and commits.
+and id, pushfan.trigger.queued_task), then marks them `queued` with `fired_at` and commits.
 
 Exactly once: a scheduler SIGKILLed before its commit releases its locks with its
 connection, and the row is still `scheduled`, so the next pass of any scheduler fires it
@@ -28,7 +28,7 @@ from pushfan import alerts, metrics, outages
 from pushfan.messages import encode
 from pushfan.publisher import Publisher
 from pushfan.topology import QueueNames
-from pushfan.trigger import expand_task
+from pushfan.trigger import queued_task
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Scheduler:
             async with self.pool.acquire() as conn, conn.transaction():
                 due = await alerts.take_due(conn, TAKE)
                 for alert in due:
-                    task, message_id = expand_task(alert)
+                    task, message_id = await queued_task(self.pool, alert)
                     await self.publisher.publish(self.queues.expand, encode(task), message_id)
                 await alerts.mark_fired(conn, [a.id for a in due])
             for alert in due:

@@ -25,14 +25,14 @@ WHERE active AND id = ANY($1::bigint[]) AND ($2::text[] IS NULL OR app = ANY($2)
 """
 _BY_TOKEN = f"""
 SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token,
-       d.apns_environment FROM devices d
+       d.apns_environment, d.locale FROM devices d
 JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(platform, app, token)
   USING (platform, app, token)
 WHERE d.active AND ($4::text[] IS NULL OR d.app = ANY($4))
 """
 _BY_USER = f"""
 SELECT d.id, d.platform, d.app, {registry.SEND_TOKEN.format("d.")} AS token,
-       d.apns_environment FROM devices d
+       d.apns_environment, d.locale FROM devices d
 JOIN unnest($1::text[], $2::text[]) AS u(app, user_id) USING (app, user_id)
 WHERE d.active AND ($3::text[] IS NULL OR d.app = ANY($3))
 """

@@ -15,12 +15,12 @@ from pushfan.api.admin import Sender, Viewer
 from pushfan.api.deps import Res
 from pushfan.api.models import AlertCreate, AlertOut, AudienceIn
 from pushfan.api.routing import GuardedRoute
+from pushfan.apikeys import DASHBOARD_OWNER
 
 router = APIRouter(route_class=GuardedRoute, prefix="/admin/api", include_in_schema=False)
 
-# The owner of alerts sent from the dashboard: no API key sees them (keys see only their
-# owner's), and only the `admin` role cancels alerts of any other owner from here.
-DASHBOARD_OWNER = "dashboard"
+# Alerts sent from the dashboard belong to DASHBOARD_OWNER: no API key sees them (keys see
+# only their owner's), and only the `admin` role cancels alerts of any other owner from here.
 
 
 class Estimate(BaseModel):

@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from pushfan import credentials, payloads, preview, trigger
+from pushfan import credentials, localization, payloads, preview, trigger, user_lists
 from pushfan.api import alerting, tenancy
 from pushfan.api.deps import ApiResources, Res, require_trigger
 from pushfan.api.models import (
@@ -44,6 +44,7 @@ async def check_credentials(
     """One check per (provider, app) of the audience, the FCM ones concurrently. Web Push
     has nothing to fetch or validate before sending (its VAPID key signs locally): no check."""
     checks: list[credentials.Check] = []
+    default = localization.for_locale(notification, localization.DEFAULT)
     fcm: list[asyncio.Task[credentials.Check]] = []
     http = credentials.client(res.settings)
     try:
@@ -64,7 +65,7 @@ async def check_credentials(
                             res.settings,
                             app,
                             tokens,
-                            lambda t: payloads.fcm_message(notification, t),
+                            lambda t: payloads.fcm_message(default, t),
                         )
                     )
                 )
@@ -100,7 +101,8 @@ async def preview_alert(
     )
     try:
         trigger.check(alert_in, res.settings.app_names)
-    except trigger.Invalid as exc:
+        await user_lists.check_usable(res.pool, key.owner, alert_in.audience)
+    except (trigger.Invalid, user_lists.ListError) as exc:
         raise HTTPException(422, str(exc)) from None
     audience = msgspec.structs.replace(alert_in.audience, as_of=time.time())
     started = time.perf_counter()
@@ -113,6 +115,7 @@ async def preview_alert(
         priority="high" if alert_in.priority == "high" else "normal",
         expires_at=int(time.time()) + alert_in.ttl_s,
         collapse_id="0" * 36,
+        extras=alert_in.extras,
     )
     providers = {b.provider for b in buckets}
     checks = []
@@ -130,11 +133,13 @@ async def preview_alert(
         payloads=[
             PayloadPreview(
                 provider=r.provider,
+                locale=locale or None,
                 bytes=r.bytes,
                 limit=MAX_PAYLOAD_BYTES,
                 payload=r.payload,
             )
-            for r in preview.rendered(notification, providers)
+            for locale, variant in localization.variants(notification)
+            for r in preview.rendered(variant, providers)
         ],
         credentials=checks,
         seconds=max(seconds.values(), default=0.0),

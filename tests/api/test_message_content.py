@@ -21,8 +21,8 @@ def wire(**fields: Any) -> Notification:
     """What the sender gets for this request body, through the broker's encoding."""
     m = Message(**fields)
     n = Notification(
-        title=m.title or "",
-        body=m.body or "",
+        title=m.text("title") or "",
+        body=m.text("body") or "",
         data=m.data,
         priority=m.resolved_priority,
         expires_at=EXPIRES,

@@ -5,6 +5,7 @@ estimate and the expansion's keyset pages agree; malformed expressions are refus
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +17,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from pushfan import db, registry
+from pushfan import db, preview, registry
 from pushfan.audience import And, Expr, InvalidFilter, Leaf, Not, Or, parse
 from pushfan.audience_sql import PROBE_MAX, condition
 from pushfan.messages import AudienceFilter
+from pushfan.provider import PLATFORM_PROVIDER
 from pushfan.settings import Settings
 from pushfan.versions import version_key
 
@@ -325,6 +327,18 @@ async def _check(
     assert {r["id"] for r in rows} == expected, where
     # The estimate and the expansion (two shards, pages of 3) agree with it exactly.
     assert await registry.count_audience(conn, audience) == len(expected)
+    # The dry run's breakdown per provider, app and locale too.
+    groups = Counter(
+        (
+            PLATFORM_PROVIDER[d.platform],
+            d.app,
+            d.locale.replace("_", "-").lower() if d.locale else None,
+        )
+        for n, d in enumerate(population)
+        if n + 1 in expected
+    )
+    buckets = await preview.breakdown(conn, audience)
+    assert {(b.provider, b.app, b.locale): b.devices for b in buckets} == groups
     streamed: list[int] = []
     for lo, hi in ((1, 8), (8, len(population) + 1)):
         async for page in registry.stream_targets(conn, lo, hi, audience, page_size=3):

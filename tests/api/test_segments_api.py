@@ -110,14 +110,18 @@ async def expand(
     progress: Progress,
     channel: aio_pika.abc.AbstractChannel,
     cancels: CancelWatch,
+    sizes: list[int] | None = None,
 ) -> list[int]:
-    """Run the expander on the plan the trigger queued; the device ids it batched."""
+    """Run the expander on the plan the trigger queued; the device ids it batched (and the
+    size of each expansion message in `sizes`)."""
     names = QueueNames.for_prefix(settings.queue_prefix)
     small = settings.model_copy(update={"shard_size": 2, "expander_page_size": 1})
     expander = Expander(small, pool, progress, Publisher(channel, 5), cancels)
     expand_queue = await channel.declare_queue(names.expand, passive=True)
     while (message := await expand_queue.get(fail=False, no_ack=True)) is not None:
         task = decode_expand(message.body)
+        if sizes is not None:
+            sizes.append(len(message.body))
         await (expander.plan(task) if task.kind == "plan" else expander.expand_shard(task))
     ids = []
     for queue in names.send.values():

@@ -213,6 +213,60 @@ async def preview_alert(t: Tenants) -> None:
     assert mine.status_code == 200 and mine.json()["audience"] >= 1
 
 
+async def _user_list(t: Tenants, complete: bool = False) -> str:
+    """A new list of X's, holding u1; its URL."""
+    made = await t.call(t.x_alpha, "POST", "/v1/user-lists", json={"name": "vip"})
+    assert made.status_code == 201, made.text
+    url = f"/v1/user-lists/{made.json()['id']}"
+    text = {"content-type": "text/plain"}
+    added = await t.call(t.x_alpha, "POST", f"{url}/users", content=b"u1\n", headers=text)
+    assert added.status_code == 200, added.text
+    if complete:
+        assert (await t.call(t.x_alpha, "POST", f"{url}/complete")).status_code == 200
+    return url
+
+
+async def create_user_list(t: Tenants) -> None:
+    """Y cannot send to (or preview) X's list; X can."""
+    await t.device("u1")
+    list_id = (await _user_list(t, complete=True)).rsplit("/", 1)[1]
+    body = {**ALERT, "audience": {"user_list": list_id}}
+    assert (await t.call(t.y_alpha, "POST", "/v1/alerts", json=body)).status_code == 422
+    url = "/v1/alerts:preview?credentials=false"
+    assert (await t.call(t.y_alpha, "POST", url, json=body)).status_code == 422
+    mine = await t.call(t.x_alpha, "POST", url, json=body)
+    assert mine.status_code == 200 and mine.json()["audience"] == 1, mine.text
+
+
+async def get_user_list(t: Tenants) -> None:
+    """A list is the owner's, like a segment: every key of X sees it, Y's does not."""
+    url = await _user_list(t)
+    assert (await t.call(t.y_alpha, "GET", url)).status_code == 404
+    assert (await t.call(t.x_beta, "GET", url)).status_code == 200
+    assert (await t.call(t.x_alpha, "GET", url)).status_code == 200
+
+
+async def append_users(t: Tenants) -> None:
+    url = f"{await _user_list(t)}/users"
+    text = {"content-type": "text/plain"}
+    response = await t.call(t.y_alpha, "POST", url, content=b"u9\n", headers=text)
+    assert response.status_code == 404
+    response = await t.call(t.x_beta, "POST", url, content=b"u2\n", headers=text)
+    assert response.status_code == 200 and response.json()["users"] == 2
+
+
+async def complete_user_list(t: Tenants) -> None:
+    url = f"{await _user_list(t)}/complete"
+    assert (await t.call(t.y_alpha, "POST", url)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", url)).json()["complete"] is True
+
+
+async def delete_user_list(t: Tenants) -> None:
+    url = await _user_list(t)
+    assert (await t.call(t.y_alpha, "DELETE", url)).status_code == 404
+    assert (await t.call(t.x_alpha, "DELETE", url)).status_code == 204
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/devices"): register,
     ("DELETE", "/v1/devices/{device_id}"): delete_device,
@@ -227,6 +281,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/v1/segments/{name}"): delete_segment,
     ("POST", "/v1/alerts:preview"): preview_alert,
     ("GET", "/v1/notifications/{notification_id}"): get_notification,
+    ("POST", "/v1/user-lists"): create_user_list,
+    ("GET", "/v1/user-lists/{list_id}"): get_user_list,
+    ("POST", "/v1/user-lists/{list_id}/users"): append_users,
+    ("POST", "/v1/user-lists/{list_id}/complete"): complete_user_list,
+    ("DELETE", "/v1/user-lists/{list_id}"): delete_user_list,
 }
 
 

@@ -10,6 +10,8 @@ import pytest
 from loadtest.credentials import ApnsCredentials, FcmCredentials, write_apns_key
 from loadtest.simulators.apns_auth import AuthKey, ProviderTokenVerifier
 from loadtest.simulators.oauth import GRANT_TYPE, GrantError, ServiceAccount, TokenIssuer
+from pushfan.provider_tokens import ServiceAccount as PushfanAccount
+from pushfan.provider_tokens import apns_provider_token
 from tests.fixtures.simulators import assertion, provider_token
 
 AUDIENCE = "https://sim.test/token"
@@ -101,3 +103,20 @@ def test_grant_needs_the_jwt_bearer_grant_type(
     with pytest.raises(GrantError) as refused:
         issuer.grant(form(grant_type="client_credentials"), {AUDIENCE})
     assert refused.value.error == "unsupported_grant_type"
+
+
+def test_the_products_minting_passes_the_simulators_checks(
+    verifier: ProviderTokenVerifier,
+    apns_creds: ApnsCredentials,
+    issuer: TokenIssuer,
+    fcm_creds: FcmCredentials,
+) -> None:
+    """pushfan.provider_tokens (what the senders and the dry run sign) signs what Apple's
+    and Google's checks, as the simulators play them, accept."""
+    now = time.time()
+    key = apns_creds.key_file.read_text()
+    token = apns_provider_token(key, apns_creds.key_id, apns_creds.team_id, now)
+    assert verifier.check(token, now) is None
+    account = PushfanAccount.parse(fcm_creds.service_account_file.read_text())
+    answer = issuer.grant(form(**account.token_form(AUDIENCE, int(now))), {AUDIENCE})
+    assert answer["token_type"] == "Bearer"

@@ -90,8 +90,8 @@ def test_oversize_counts_the_rich_fields() -> None:
 def _note(collapse_id: str = "", **fields: Any) -> Notification:
     message = Message(**fields)
     return Notification(
-        title=message.title or "",
-        body=message.body or "",
+        title=message.text("title") or "",
+        body=message.text("body") or "",
         data=message.data,
         priority=message.resolved_priority,
         collapse_id=collapse_id,

@@ -14,11 +14,10 @@ import time
 import uuid
 from collections.abc import Awaitable
 
-import jwt
-
 from pushfan import payloads
 from pushfan.messages import Notification
 from pushfan.provider import Provider
+from pushfan.provider_tokens import apns_provider_token
 from pushfan.settings import AppConfig, Settings
 from pushfan.workers.providers.base import SendResult, StopCheck, never
 from pushfan.workers.providers.errors import apns_reason, classify_apns, parse_retry_after
@@ -45,12 +44,7 @@ class ProviderToken:
     def header(self) -> str:
         now = time.time()
         if now >= self._renew_at:
-            token = jwt.encode(
-                {"iss": self._team_id, "iat": int(now)},
-                self._key,
-                algorithm="ES256",
-                headers={"kid": self._key_id},
-            )
+            token = apns_provider_token(self._key, self._key_id, self._team_id, now)
             self._value = f"bearer {token}"
             self._renew_at = now + TOKEN_LIFETIME_S
         return self._value

@@ -1,7 +1,7 @@
-"""OAuth2 access tokens for FCM HTTP v1, minted from a service account and refreshed early.
+"""OAuth2 access tokens for FCM HTTP v1, fetched for a service account and refreshed early.
 
-The JWT-bearer grant (RFC 7523) Google documents for service accounts: an RS256-signed
-assertion with the account's key, posted to the account's `token_uri`.
+The assertion and the form are pushfan.provider_tokens' (the JWT-bearer grant, RFC 7523),
+posted to the account's `token_uri`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-import jwt
 import orjson
 
+from pushfan.provider_tokens import ServiceAccount
 from pushfan.workers.providers.transport import Transport
 
-SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REFRESH_MARGIN_S = 300  # refresh this long before expiry, so no push meets an expired token
 
 
@@ -69,26 +67,12 @@ class AccessTokenSource:
         self, service_account_json: str, post: FormPoster | None, token_url: str | None
     ) -> None:
         """`post` None: the caller sets it with `use(...)` once it knows `self.token_url`."""
-        account = orjson.loads(service_account_json)
-        self._email: str = account["client_email"]
-        self._key: str = account["private_key"]
-        self._key_id: str | None = account.get("private_key_id")
-        self.token_url: str = token_url or account["token_uri"]
+        self._account = ServiceAccount.parse(service_account_json)
+        self.token_url: str = token_url or self._account.token_uri
         self._post = post
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
-
-    def _assertion(self, now: int) -> str:
-        headers = {"kid": self._key_id} if self._key_id else None
-        claims = {
-            "iss": self._email,
-            "scope": SCOPE,
-            "aud": self.token_url,
-            "iat": now,
-            "exp": now + 3600,
-        }
-        return jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
 
     async def token(self) -> str:
         if self._token and time.time() < self._expires_at - REFRESH_MARGIN_S:
@@ -99,9 +83,8 @@ class AccessTokenSource:
             now = int(time.time())
             if self._post is None:
                 raise TokenError("no client configured for the token endpoint")
-            status, content = await self._post(
-                self.token_url, {"grant_type": GRANT_TYPE, "assertion": self._assertion(now)}
-            )
+            form = self._account.token_form(self.token_url, now)
+            status, content = await self._post(self.token_url, form)
             if status != 200:
                 raise TokenError(f"token endpoint answered {status}")
             body = orjson.loads(content)
