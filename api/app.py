@@ -27,6 +27,7 @@ from pushfan.api.routes import (
     devices,
     health,
     notifications,
+    outcomes,
     preview,
     segments,
 )
@@ -206,6 +207,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)
+    app.include_router(outcomes.router)
     app.include_router(notifications.router)
     app.include_router(segments.router)
     app.include_router(preview.router)

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     # Devices not seen (registration or /seen) for this many days are deactivated by
     # `pushfan devices deactivate-stale`; 0 disables the policy.
     device_stale_days: int = Field(270, ge=0)
+    # Per-device outcomes (the durable record) of alerts finished this many days ago are
+    # deleted by `pushfan outcomes prune`; 0 keeps them for ever.
+    outcome_retention_days: int = Field(30, ge=0)
 
     # Workers.
     metrics_port: int = 0  # 0 disables the worker's /metrics listener
