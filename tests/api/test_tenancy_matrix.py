@@ -18,9 +18,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pushfan import admins, apikeys
+from pushfan import admins, apikeys, outcome_record
 from pushfan.db import Pool
 from pushfan.messages import TargetSpec, decode_expand
+from pushfan.outcomes import Outcome
+from pushfan.progress import outcome_args
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers import targets
@@ -39,6 +41,7 @@ class Tenants:
     x_beta: dict[str, str]  # same owner, other app
     y_alpha: dict[str, str]  # other owner, same app
     expired: dict[str, str]  # X's alpha key, expired
+    pool: Pool
 
     async def call(self, key: dict[str, str], method: str, url: str, **kw: Any) -> httpx.Response:
         return await self.api.request(method, url, headers={**key, **kw.pop("headers", {})}, **kw)
@@ -83,6 +86,7 @@ async def tenants(app: FastAPI, pool: Pool) -> Tenants:
         x_beta=await _key(pool, "x", "beta"),
         y_alpha=await _key(pool, "y", "alpha"),
         expired={"authorization": f"Bearer {expired}"},
+        pool=pool,
     )
 
 
@@ -160,6 +164,34 @@ async def device_seen(t: Tenants) -> None:
     assert (await t.call(t.x_alpha, "POST", url)).status_code == 204
 
 
+async def _delivered(t: Tenants) -> tuple[str, int]:
+    """X's alert with X's device recorded delivered in the outcome record."""
+    alert, device = await t.alert(), await t.device()
+    sizes, packed = outcome_args({Outcome.DELIVERED: [device]})
+    await outcome_record.write_outcomes(t.pool, alert, f"{alert}:0:apns:alpha:0", 0, sizes, packed)
+    return alert, device
+
+
+async def device_outcome(t: Tenants) -> None:
+    alert, device = await _delivered(t)
+    await _read(t, f"/v1/alerts/{alert}/devices/{device}")
+
+
+async def list_outcomes(t: Tenants) -> None:
+    alert, device = await _delivered(t)
+    url = f"/v1/alerts/{alert}/outcomes"
+    await _read(t, url)
+    mine = await t.call(t.x_alpha, "GET", url)
+    assert [i["device_id"] for i in mine.json()["items"]] == [device]
+    streamed = await t.call(t.y_alpha, "GET", url, headers={"accept": "application/x-ndjson"})
+    assert streamed.status_code == 404
+
+
+async def alert_report(t: Tenants) -> None:
+    alert, _ = await _delivered(t)
+    await _read(t, f"/v1/alerts/{alert}/report")
+
+
 SEGMENT = {"name": "fr", "filter": {"locale": {"language": "fr"}}}
 
 
@@ -227,6 +259,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/v1/segments/{name}"): delete_segment,
     ("POST", "/v1/alerts:preview"): preview_alert,
     ("GET", "/v1/notifications/{notification_id}"): get_notification,
+    ("GET", "/v1/alerts/{alert_id}/devices/{device_id}"): device_outcome,
+    ("GET", "/v1/alerts/{alert_id}/outcomes"): list_outcomes,
+    ("GET", "/v1/alerts/{alert_id}/report"): alert_report,
 }
 
 
