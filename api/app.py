@@ -25,6 +25,7 @@ from pushfan.api.routes import (
     admin_pages,
     alerts,
     devices,
+    follow_up,
     health,
     notifications,
     outcomes,
@@ -208,6 +209,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(alerts.router)
     app.include_router(outcomes.router)
+    app.include_router(follow_up.router)
     app.include_router(notifications.router)
     app.include_router(segments.router)
     app.include_router(preview.router)

@@ -1,12 +1,18 @@
-"""The JSON shapes of an alert's per-device outcomes and report (api.routes.outcomes)."""
+"""The JSON shapes of an alert's per-device outcomes and report (api.routes.outcomes), and of
+a follow-up (api.routes.follow_up)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
+import msgspec
 from pydantic import BaseModel, Field
 
-from pushfan.api.models import AlertOut
+from pushfan import alerts
+from pushfan.alerts import AlertIn
+from pushfan.api.models import AlertOut, PushContent
+from pushfan.messages import AudienceFilter, Extras
 
 OutcomeName = Literal["delivered", "invalid", "failed", "expired", "cancelled"]
 
@@ -51,3 +57,18 @@ class ReportOut(BaseModel):
     latency_ms: LatencyOut = Field(
         description="trigger to the provider's answer, per delivered push (batch granularity)"
     )
+
+
+class FollowUpCreate(PushContent):
+    """The follow-up's content; its audience is the original's delivered set."""
+
+    def alert_in(self, original: alerts.Alert) -> AlertIn:
+        """The follow-up of `original`: its apps, its delivered devices, its collapse id."""
+        audience = AudienceFilter(
+            apps=list(original.audience_filter.apps), delivered_of=original.id
+        )
+        alert_in = self._alert_in(audience, None)
+        extras = msgspec.structs.replace(
+            alert_in.extras or Extras(), collapse_id=original.notification().collapse_id
+        )
+        return replace(alert_in, extras=extras)

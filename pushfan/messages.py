@@ -26,6 +26,7 @@ class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exclude_user_ids: list[str] = []
     exclude_device_ids: list[int] = []
     segment: str | None = None  # the saved segment `filter` came from, for the record
+    delivered_of: str | None = None  # a follow-up: only the devices this alert reached
     as_of: float = 0.0  # unix seconds that relative filters (last_seen) count from
 
 
@@ -53,6 +54,7 @@ class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     data_only: bool = False  # FCM gets data only
     apns: dict[str, Any] = {}
     android: dict[str, Any] = {}
+    collapse_id: str = ""  # a follow-up: the collapse id of the notification it replaces
 
 
 class Notification(msgspec.Struct, frozen=True):

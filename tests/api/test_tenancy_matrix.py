@@ -192,6 +192,15 @@ async def alert_report(t: Tenants) -> None:
     await _read(t, f"/v1/alerts/{alert}/report")
 
 
+async def follow_up(t: Tenants) -> None:
+    alert, _ = await _delivered(t)
+    await t.pool.execute("UPDATE alerts SET finished_at = now() WHERE id = $1::uuid", alert)
+    url = f"/v1/alerts/{alert}/follow-up"
+    assert (await t.call(t.x_beta, "POST", url, json=ALERT)).status_code == 404
+    assert (await t.call(t.y_alpha, "POST", url, json=ALERT)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", url, json=ALERT)).status_code == 202
+
+
 SEGMENT = {"name": "fr", "filter": {"locale": {"language": "fr"}}}
 
 
@@ -262,6 +271,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/alerts/{alert_id}/devices/{device_id}"): device_outcome,
     ("GET", "/v1/alerts/{alert_id}/outcomes"): list_outcomes,
     ("GET", "/v1/alerts/{alert_id}/report"): alert_report,
+    ("POST", "/v1/alerts/{alert_id}/follow-up"): follow_up,
 }
 
 
