@@ -6,7 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from pushfan import alerts, db, outcome_query, outcome_record, outcome_report, outcome_retention
+from pushfan import (
+    alerts,
+    db,
+    follow_up,
+    outcome_query,
+    outcome_record,
+    outcome_report,
+    outcome_retention,
+)
 from pushfan.alerts import AlertIn
 from pushfan.messages import AudienceFilter
 from pushfan.outcome_reasons import reason_args
@@ -185,7 +193,10 @@ async def test_retention_deletes_in_batches_only_alerts_finished_long_ago(pool: 
         "UPDATE alerts SET finished_at = now() - interval '40 days' WHERE id = $1", old
     )
     await pool.execute("UPDATE alerts SET finished_at = now() WHERE id = $1", recent)
+    assert await follow_up.materialise(pool, str(old)) == 5
     assert await outcome_retention.prune(pool, 30, batch=2) == 5
+    assert await pool.fetchval("SELECT count(*) FROM delivered_sets") == 0
+    assert await pool.fetchval("SELECT count(*) FROM delivered_set_sizes") == 0
     left = await pool.fetch("SELECT alert_id, count(*) AS n FROM outcome_batches GROUP BY alert_id")
     assert {r["alert_id"]: r["n"] for r in left} == {recent: 5, running: 5}
     assert await outcome_retention.prune(pool, 0) == 0
