@@ -30,6 +30,7 @@ from pushfan.api.routes import (
     notifications,
     outcomes,
     preview,
+    receipts,
     segments,
 )
 from pushfan.caller_rate import CallerRateLimiter
@@ -173,6 +174,9 @@ def create_app(settings: Settings) -> FastAPI:
             address_limiter=CallerRateLimiter(
                 redis, prefix, settings.address_rate_per_s, settings.address_burst
             ),
+            receipt_limiter=CallerRateLimiter(
+                redis, prefix, settings.receipt_rate_per_s, settings.receipt_burst
+            ),
             signin=SignInGuard(
                 redis, prefix, settings.login_attempts_per_min, settings.known_device_ttl_s
             ),
@@ -210,6 +214,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(outcomes.router)
     app.include_router(follow_up.router)
+    app.include_router(receipts.router)
     app.include_router(notifications.router)
     app.include_router(segments.router)
     app.include_router(preview.router)

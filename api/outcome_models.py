@@ -57,6 +57,11 @@ class ReportOut(BaseModel):
     latency_ms: LatencyOut = Field(
         description="trigger to the provider's answer, per delivered push (batch granularity)"
     )
+    receipts: dict[str, int] = Field(
+        description="devices that reported received, displayed, opened; confirmed: any of them"
+    )
+    confirmed_delivery_rate: float | None = Field(description="confirmed / delivered")
+    open_rate: float | None = Field(description="opened / delivered")
 
 
 class FollowUpCreate(PushContent):

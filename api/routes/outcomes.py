@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from pushfan import alerts, outcome_query, outcome_report, outcome_retention
+from pushfan import alerts, outcome_query, outcome_report, outcome_retention, receipts
 from pushfan.api import alerting, tenancy
 from pushfan.api.deps import ApiResources, Res, require
 from pushfan.api.models import INVALID, NOT_FOUND, Problem
@@ -125,9 +125,15 @@ async def get_report(alert_id: str, res: Res, key: Reader) -> ReportOut:
     alert = await _alert(res, key, alert_id)
     async with res.pool.acquire() as conn, conn.transaction(readonly=True):
         report = await outcome_report.build(conn, uuid.UUID(alert.id), alert.created_at)
+        reported = await receipts.counts(conn, uuid.UUID(alert.id))
     doc = report.doc()
+    current = await alerting.current(res, alert)
+    delivered = current.counts.delivered
     return ReportOut(
-        alert=await alerting.current(res, alert),
+        alert=current,
+        receipts=reported,
+        confirmed_delivery_rate=round(reported["confirmed"] / delivered, 4) if delivered else None,
+        open_rate=round(reported["opened"] / delivered, 4) if delivered else None,
         recorded=doc["recorded"],
         by_provider=doc["by_provider"],
         by_app=doc["by_app"],

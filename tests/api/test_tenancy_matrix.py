@@ -201,6 +201,27 @@ async def follow_up(t: Tenants) -> None:
     assert (await t.call(t.x_alpha, "POST", url, json=ALERT)).status_code == 202
 
 
+async def post_receipt(t: Tenants) -> None:
+    """Only X's publishable key for alpha records a receipt of X's alert by X's device."""
+    alert, device = await t.alert(), await t.device()
+    body = {"alert_id": alert, "device_id": device, "event": "opened"}
+    keys = {}
+    for name, owner, app in (
+        ("x_alpha", "x", "alpha"),
+        ("x_beta", "x", "beta"),
+        ("y", "y", "alpha"),
+    ):
+        _, plaintext = await apikeys.create(
+            t.pool, name, ["receipts:write"], owner=owner, apps=[app]
+        )
+        keys[name] = {"authorization": f"Bearer {plaintext}"}
+    assert (await t.call(keys["x_beta"], "POST", "/v1/receipts", json=body)).status_code == 404
+    assert (await t.call(keys["y"], "POST", "/v1/receipts", json=body)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", "/v1/receipts", json=body)).status_code == 403
+    mine = await t.call(keys["x_alpha"], "POST", "/v1/receipts", json=body)
+    assert mine.status_code == 202, mine.text
+
+
 SEGMENT = {"name": "fr", "filter": {"locale": {"language": "fr"}}}
 
 
@@ -272,6 +293,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/alerts/{alert_id}/outcomes"): list_outcomes,
     ("GET", "/v1/alerts/{alert_id}/report"): alert_report,
     ("POST", "/v1/alerts/{alert_id}/follow-up"): follow_up,
+    ("POST", "/v1/receipts"): post_receipt,
 }
 
 

@@ -13,3 +13,14 @@ CREATE TABLE delivered_set_sizes (
     devices  bigint NOT NULL,
     made_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- Receipts from phones (pushfan.receipts): what a device reported of an alert, once per
+-- (alert, device, event); `at` is the phone's time, `recorded_at` ours.
+CREATE TABLE receipts (
+    alert_id    uuid NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    device_id   bigint NOT NULL,
+    event       text NOT NULL CHECK (event IN ('received', 'displayed', 'opened')),
+    at          timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (alert_id, device_id, event)
+);
