@@ -49,5 +49,3 @@ class Phone(FastHttpUser):
         ) as answer:
             if answer.status_code != 202:
                 answer.failure(f"{answer.status_code}: {answer.text[:100]}")
-
-
