@@ -82,7 +82,7 @@ async def test_a_publishable_key_is_refused_by_every_other_route(app: FastAPI, p
             continue
         url = re.sub(r"\{[^}]+\}", "1", route.path)
         for method in route.methods or ():
-            body = {} if method == "POST" else None
+            body: dict[str, str] | None = {} if method == "POST" else None
             response = await api.request(method, url, json=body, headers=phone)
             assert response.status_code == 403, (method, route.path, response.text)
             checked += 1
