@@ -25,9 +25,12 @@ from pushfan.api.routes import (
     admin_pages,
     alerts,
     devices,
+    follow_up,
     health,
     notifications,
+    outcomes,
     preview,
+    receipts,
     segments,
     user_lists,
 )
@@ -172,6 +175,9 @@ def create_app(settings: Settings) -> FastAPI:
             address_limiter=CallerRateLimiter(
                 redis, prefix, settings.address_rate_per_s, settings.address_burst
             ),
+            receipt_limiter=CallerRateLimiter(
+                redis, prefix, settings.receipt_rate_per_s, settings.receipt_burst
+            ),
             signin=SignInGuard(
                 redis, prefix, settings.login_attempts_per_min, settings.known_device_ttl_s
             ),
@@ -207,6 +213,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)
+    app.include_router(outcomes.router)
+    app.include_router(follow_up.router)
+    app.include_router(receipts.router)
     app.include_router(notifications.router)
     app.include_router(segments.router)
     app.include_router(user_lists.router)

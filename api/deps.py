@@ -42,6 +42,7 @@ class ApiResources:
     trigger_limiter: CallerRateLimiter
     write_limiter: CallerRateLimiter
     address_limiter: CallerRateLimiter
+    receipt_limiter: CallerRateLimiter
     signin: SignInGuard
     sessions: Sessions
     key_cache: apikeys.KeyCache = field(default_factory=apikeys.KeyCache)
@@ -150,6 +151,12 @@ def require_write(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
     """`require(scope)` for a route that writes: limited per client address (before the key
     is looked up) and per key."""
     return _limited(scope, lambda res: res.write_limiter, "write")
+
+
+def require_receipt(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:
+    """`require_write(scope)` for receipts, whose per-key limit is the receipts' (a
+    publishable key speaks for every phone of its app)."""
+    return _limited(scope, lambda res: res.receipt_limiter, "receipt")
 
 
 def require_trigger(scope: str) -> Callable[[Request], Awaitable[apikeys.ApiKey]]:

@@ -115,7 +115,9 @@ class Alert:
             data=self.data,
             priority="high" if self.priority == "high" else "normal",
             expires_at=int(self.expires_at.timestamp()),
-            collapse_id=self.id,
+            collapse_id=self.extras.collapse_id
+            if self.extras and self.extras.collapse_id
+            else self.id,
             extras=self.extras,
         )
 

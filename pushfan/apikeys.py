@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-SCOPES = ("alerts:send", "notifications:send", "devices:write", "admin")
+SCOPES = ("alerts:send", "notifications:send", "devices:write", "receipts:write", "admin")
+# A publishable key (shipped inside an app, so public): it records receipts, nothing else.
+PUBLISHABLE = "receipts:write"
 ALL_APPS = "*"
 OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 # What keys made without naming an owner and apps get: the defaults of the tenancy migration.
@@ -112,6 +114,8 @@ async def create(
         )
     if not apps:
         raise ValueError("bind the key to at least one app")
+    if PUBLISHABLE in scopes and len(set(scopes)) > 1:
+        raise ValueError(f"a publishable key has scope {PUBLISHABLE} and no other")
     if expires_in is not None and expires_in <= timedelta(0):
         raise ValueError("an expiry must be in the future")
     key_id = secrets.token_hex(4)

@@ -158,6 +158,9 @@ def _users(audience: AudienceFilter, params: _Params) -> list[str]:
     if audience.exclude_device_ids:
         ids = params.add(list(audience.exclude_device_ids), "bigint[]")
         clauses.append(f"NOT (id IN (SELECT unnest({ids})))")
+    if audience.delivered_of is not None:  # pushfan.follow_up
+        original = params.add(audience.delivered_of, "uuid")
+        clauses.append(f"id IN (SELECT device_id FROM delivered_sets WHERE alert_id = {original})")
     return clauses
 
 

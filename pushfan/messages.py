@@ -28,6 +28,7 @@ class AudienceFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     user_list: str | None = None  # a stored list's id (pushfan.user_lists), instead of user_ids
     exclude_user_list: str | None = None  # likewise, instead of exclude_user_ids
     segment: str | None = None  # the saved segment `filter` came from, for the record
+    delivered_of: str | None = None  # a follow-up: only the devices this alert reached
     as_of: float = 0.0  # unix seconds that relative filters (last_seen) count from
 
 
@@ -66,6 +67,7 @@ class Extras(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     # Content per locale (normal form, pushfan.localization) beside the default; the
     # expander resolves it per batch, so a send batch never carries it.
     locales: dict[str, Localized] = {}
+    collapse_id: str = ""  # a follow-up: the collapse id of the notification it replaces
 
 
 class Notification(msgspec.Struct, frozen=True):

@@ -26,8 +26,9 @@ from pushfan.outcomes import FINAL_OUTCOMES
 Executor = Any
 
 _INSERT = """
-INSERT INTO outcome_batches (alert_id, batch_id, attempt, sizes, device_ids, retryable)
-VALUES ($1, $2, $3, $4::integer[], $5, $6)
+INSERT INTO outcome_batches
+    (alert_id, batch_id, attempt, sizes, device_ids, retryable, reasons, reason_names)
+VALUES ($1, $2, $3, $4::integer[], $5, $6, $7, $8::text[])
 """
 
 
@@ -39,14 +40,23 @@ async def write_outcomes(
     sizes: Sequence[int],
     packed_ids: bytes,
     retryable: int = 0,
+    reasons: tuple[bytes | None, list[str] | None] = (None, None),
 ) -> None:
     """Record one batch's final outcomes: `sizes` per outcome (FINAL_OUTCOMES order) and the
-    ids grouped in that order, packed (pushfan.progress.outcome_args makes both). Nothing to record
-    (no final outcome, nothing retried) writes nothing."""
+    ids grouped in that order, packed (pushfan.progress.outcome_args makes both), with their
+    reasons if any (pushfan.outcome_reasons.reason_args). Nothing to record (no final
+    outcome, nothing retried) writes nothing."""
     if not packed_ids and not retryable:
         return
     await db.execute(
-        _INSERT, uuid.UUID(alert_id), batch_id, attempt, list(sizes), packed_ids, retryable
+        _INSERT,
+        uuid.UUID(alert_id),
+        batch_id,
+        attempt,
+        list(sizes),
+        packed_ids,
+        retryable,
+        *reasons,
     )
 
 
@@ -99,7 +109,7 @@ OUTCOME_FIELDS = [str(o) for o in FINAL_OUTCOMES]  # the order of `sizes`
 _UINT32 = "I" if array("I").itemsize == 4 else "L"
 
 
-def _unpack_ids(packed: bytes) -> array[int]:
+def unpack_ids(packed: bytes) -> array[int]:
     """Device ids packed 4 bytes each, little-endian (the Lua scripts' layout)."""
     ids = array(_UINT32, packed)
     if sys.byteorder == "big":
@@ -130,7 +140,7 @@ async def rebuild(db: Executor, alert_id: str) -> Rebuilt:
     resent = 0
     for row in rows:
         retryable += row["retryable"]
-        ids = _unpack_ids(row["device_ids"])
+        ids = unpack_ids(row["device_ids"])
         start = 0
         for outcome, size in zip(OUTCOME_FIELDS, row["sizes"], strict=False):
             for device in ids[start : start + size]:

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # peer, or what the proxy says when uvicorn trusts it (FORWARDED_ALLOW_IPS).
     write_rate_per_s: float = Field(500.0, ge=0)
     write_burst: int = Field(1000, ge=1)
+    # POST /v1/receipts per publishable key: every phone of an app shares its app's key.
+    receipt_rate_per_s: float = Field(5_000.0, ge=0)
+    receipt_burst: int = Field(10_000, ge=1)
     address_rate_per_s: float = Field(50.0, ge=0)
     address_burst: int = Field(100, ge=1)
     # Dashboard sign-in: server-side sessions in Redis; attempts limited per address, per
@@ -170,6 +173,9 @@ class Settings(BaseSettings):
     # Devices not seen (registration or /seen) for this many days are deactivated by
     # `pushfan devices deactivate-stale`; 0 disables the policy.
     device_stale_days: int = Field(270, ge=0)
+    # Per-device outcomes (the durable record) of alerts finished this many days ago are
+    # deleted by `pushfan outcomes prune`; 0 keeps them for ever.
+    outcome_retention_days: int = Field(30, ge=0)
 
     # Workers.
     metrics_port: int = 0  # 0 disables the worker's /metrics listener

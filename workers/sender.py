@@ -35,6 +35,7 @@ from pushfan import alerts, metrics, outages, outcome_record, registry, webpush
 from pushfan.batch_ledger import BatchLedger, Lease
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
+from pushfan.outcome_reasons import reason_args
 from pushfan.outcomes import Outcome
 from pushfan.progress import Counts, outcome_args
 from pushfan.provider import Provider
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 DEFER_MS = 2_500
 PACE_WINDOW_S = 0.05
 FIRST_SLICE = 50
+NO_CREDENTIALS = "no credentials"  # why a push failed unsent: no credentials for its app
 
 
 @dataclass
@@ -163,7 +165,7 @@ class Sender:
                 batch.app,
                 batch.environment,
             )
-            await self._end_unsent(pending, Outcome.FAILED)
+            await self._end_unsent(pending, Outcome.FAILED, NO_CREDENTIALS)
             return
         result, feedback = await self._send_paced(client, pending)
         if result.invalid:
@@ -175,7 +177,9 @@ class Sender:
         exhausted = bool(result.retried) and batch.attempt + 1 > self.settings.retry_max_attempts
         outcomes = await self._settle_stopped(batch, result)
         outcomes[Outcome.FAILED] = result.failed + (result.retried if exhausted else [])
-        counts = await self._record(lease, batch.attempt, outcomes, len(result.retried), feedback)
+        counts = await self._record(
+            lease, batch.attempt, outcomes, len(result.retried), feedback, result.reason_of
+        )
         if result.reasons:
             log.info("batch %s attempt %d: %s", batch.batch_id, batch.attempt, result.reasons)
         if result.retried:
@@ -192,9 +196,14 @@ class Sender:
             self._pushes[Outcome.DEDUPLICATED].inc(skipped)
         return Pending(batch, lease, ids, tokens)
 
-    async def _end_unsent(self, pending: Pending, outcome: Outcome) -> None:
-        """Record every pending push under `outcome` without sending any."""
-        counts = await self._record(pending.lease, pending.batch.attempt, {outcome: pending.ids})
+    async def _end_unsent(
+        self, pending: Pending, outcome: Outcome, reason: str | None = None
+    ) -> None:
+        """Record every pending push under `outcome` (and `reason`) without sending any."""
+        reason_of = dict.fromkeys(pending.ids, reason) if reason else {}
+        counts = await self._record(
+            pending.lease, pending.batch.attempt, {outcome: pending.ids}, reason_of=reason_of
+        )
         await self._finish(pending.batch.alert_id, counts)
 
     async def _settle_stopped(
@@ -219,14 +228,24 @@ class Sender:
         outcomes: dict[Outcome, list[int]],
         retryable: int = 0,
         feedback: Feedback = NO_FEEDBACK,
+        reason_of: dict[int, str] | None = None,
     ) -> Counts:
-        """Record the batch's final outcomes and the last slice's feedback, release the
-        lease, count the pushes; returns the alert's counters. The outcomes go to the durable
-        record first, then to Redis; each waits out an outage of its store."""
+        """Record the batch's final outcomes (with the reasons of refused pushes) and the last
+        slice's feedback, release the lease, count the pushes; returns the alert's counters.
+        The outcomes go to the durable record first, then to Redis; each waits out an outage
+        of its store."""
         sizes, packed = outcome_args(outcomes)
+        reasons = reason_args(outcomes, reason_of or {})
         await outages.until_available(
             lambda: outcome_record.write_outcomes(
-                self.record_pool, lease.alert_id, lease.batch_id, attempt, sizes, packed, retryable
+                self.record_pool,
+                lease.alert_id,
+                lease.batch_id,
+                attempt,
+                sizes,
+                packed,
+                retryable,
+                reasons,
             ),
             f"batch {lease.batch_id}'s record",
         )

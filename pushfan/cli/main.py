@@ -71,6 +71,12 @@ def _cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
     return seed(settings, args.count, args.ios_fraction, args.apps)
 
 
+def _cmd_outcomes(settings: Settings, args: argparse.Namespace) -> int:
+    from pushfan.cli.outcomes import prune
+
+    return prune(settings, args.batch)
+
+
 def _cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     from pushfan.cli.keys import run_keys
 
@@ -120,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stale.add_argument("--batch", type=int, default=1_000, help="rows per transaction")
     stale.set_defaults(func=_cmd_devices)
+
+    outcomes = sub.add_parser("outcomes", help="the per-device outcome record")
+    outcomes_sub = outcomes.add_subparsers(dest="outcomes_command", required=True)
+    prune = outcomes_sub.add_parser(
+        "prune",
+        help="delete outcomes of alerts finished over PUSHFAN_OUTCOME_RETENTION_DAYS ago, "
+        "in batches (cron it)",
+    )
+    prune.add_argument("--batch", type=int, default=1_000, help="rows per statement")
+    prune.set_defaults(func=_cmd_outcomes)
 
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

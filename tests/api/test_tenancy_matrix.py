@@ -18,9 +18,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pushfan import admins, apikeys
+from pushfan import admins, apikeys, outcome_record
 from pushfan.db import Pool
 from pushfan.messages import TargetSpec, decode_expand
+from pushfan.outcomes import Outcome
+from pushfan.progress import outcome_args
 from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers import targets
@@ -39,6 +41,7 @@ class Tenants:
     x_beta: dict[str, str]  # same owner, other app
     y_alpha: dict[str, str]  # other owner, same app
     expired: dict[str, str]  # X's alpha key, expired
+    pool: Pool
 
     async def call(self, key: dict[str, str], method: str, url: str, **kw: Any) -> httpx.Response:
         return await self.api.request(method, url, headers={**key, **kw.pop("headers", {})}, **kw)
@@ -83,6 +86,7 @@ async def tenants(app: FastAPI, pool: Pool) -> Tenants:
         x_beta=await _key(pool, "x", "beta"),
         y_alpha=await _key(pool, "y", "alpha"),
         expired={"authorization": f"Bearer {expired}"},
+        pool=pool,
     )
 
 
@@ -158,6 +162,64 @@ async def device_seen(t: Tenants) -> None:
     assert (await t.call(t.x_beta, "POST", url)).status_code == 404
     assert (await t.call(t.y_alpha, "POST", url)).status_code == 404
     assert (await t.call(t.x_alpha, "POST", url)).status_code == 204
+
+
+async def _delivered(t: Tenants) -> tuple[str, int]:
+    """X's alert with X's device recorded delivered in the outcome record."""
+    alert, device = await t.alert(), await t.device()
+    sizes, packed = outcome_args({Outcome.DELIVERED: [device]})
+    await outcome_record.write_outcomes(t.pool, alert, f"{alert}:0:apns:alpha:0", 0, sizes, packed)
+    return alert, device
+
+
+async def device_outcome(t: Tenants) -> None:
+    alert, device = await _delivered(t)
+    await _read(t, f"/v1/alerts/{alert}/devices/{device}")
+
+
+async def list_outcomes(t: Tenants) -> None:
+    alert, device = await _delivered(t)
+    url = f"/v1/alerts/{alert}/outcomes"
+    await _read(t, url)
+    mine = await t.call(t.x_alpha, "GET", url)
+    assert [i["device_id"] for i in mine.json()["items"]] == [device]
+    streamed = await t.call(t.y_alpha, "GET", url, headers={"accept": "application/x-ndjson"})
+    assert streamed.status_code == 404
+
+
+async def alert_report(t: Tenants) -> None:
+    alert, _ = await _delivered(t)
+    await _read(t, f"/v1/alerts/{alert}/report")
+
+
+async def follow_up(t: Tenants) -> None:
+    alert, _ = await _delivered(t)
+    await t.pool.execute("UPDATE alerts SET finished_at = now() WHERE id = $1::uuid", alert)
+    url = f"/v1/alerts/{alert}/follow-up"
+    assert (await t.call(t.x_beta, "POST", url, json=ALERT)).status_code == 404
+    assert (await t.call(t.y_alpha, "POST", url, json=ALERT)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", url, json=ALERT)).status_code == 202
+
+
+async def post_receipt(t: Tenants) -> None:
+    """Only X's publishable key for alpha records a receipt of X's alert by X's device."""
+    alert, device = await t.alert(), await t.device()
+    body = {"alert_id": alert, "device_id": device, "event": "opened"}
+    keys = {}
+    for name, owner, app in (
+        ("x_alpha", "x", "alpha"),
+        ("x_beta", "x", "beta"),
+        ("y", "y", "alpha"),
+    ):
+        _, plaintext = await apikeys.create(
+            t.pool, name, ["receipts:write"], owner=owner, apps=[app]
+        )
+        keys[name] = {"authorization": f"Bearer {plaintext}"}
+    assert (await t.call(keys["x_beta"], "POST", "/v1/receipts", json=body)).status_code == 404
+    assert (await t.call(keys["y"], "POST", "/v1/receipts", json=body)).status_code == 404
+    assert (await t.call(t.x_alpha, "POST", "/v1/receipts", json=body)).status_code == 403
+    mine = await t.call(keys["x_alpha"], "POST", "/v1/receipts", json=body)
+    assert mine.status_code == 202, mine.text
 
 
 SEGMENT = {"name": "fr", "filter": {"locale": {"language": "fr"}}}
@@ -286,6 +348,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/user-lists/{list_id}/users"): append_users,
     ("POST", "/v1/user-lists/{list_id}/complete"): complete_user_list,
     ("DELETE", "/v1/user-lists/{list_id}"): delete_user_list,
+    ("GET", "/v1/alerts/{alert_id}/devices/{device_id}"): device_outcome,
+    ("GET", "/v1/alerts/{alert_id}/outcomes"): list_outcomes,
+    ("GET", "/v1/alerts/{alert_id}/report"): alert_report,
+    ("POST", "/v1/alerts/{alert_id}/follow-up"): follow_up,
+    ("POST", "/v1/receipts"): post_receipt,
 }
 
 

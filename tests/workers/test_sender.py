@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,11 +14,12 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from pushfan import alerts, registry
+from pushfan import alerts, outcome_query, registry
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch, decode_invalid
+from pushfan.outcomes import Outcome
 from pushfan.progress import Progress
 from pushfan.provider import Provider
 from pushfan.provider_rate import ProviderRateLimiter
@@ -62,9 +64,9 @@ class ScriptedProvider:
                 continue
             self.sent.append(device_id)
             if device_id in self.dead:
-                result.invalid.append(device_id)
+                result.refused(device_id, Outcome.INVALID, 410, "Unregistered")
             elif device_id in self.flaky:
-                result.retried.append(device_id)
+                result.refused(device_id, Outcome.RETRIED, 503, None)
             else:
                 result.delivered.append(device_id)
         return result
@@ -271,6 +273,28 @@ async def test_an_expired_batch_is_never_sent(
     assert done is not None and done.status == "done" and done.expired == 10
 
 
+async def test_each_device_outcome_is_recorded_with_its_reason(
+    settings: Settings,
+    pool: Pool,
+    make_sender: SenderFactory,
+    alert_with_devices: tuple[alerts.Alert, list[int]],
+) -> None:
+    """Invalid with the provider's reason, failed with the last status after the last
+    attempt, delivered without a reason: all in the batch's one row of the record."""
+    alert, ids = alert_with_devices
+    no_retries = settings.model_copy(update={"retry_max_attempts": 0})
+    provider = ScriptedProvider(dead=frozenset({2}), flaky=frozenset({5}))
+    await make_sender({"alpha": provider}, no_retries).process(batch_for(alert, ids))
+    key = uuid.UUID(alert.id)
+    found = {d: await outcome_query.lookup(pool, key, d) for d in (1, 2, 5)}
+    assert [(f.outcome, f.reason) for f in found.values() if f] == [
+        ("delivered", None),
+        ("invalid", "Unregistered"),
+        ("failed", "503"),
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM outcome_batches") == 1
+
+
 async def test_an_app_without_credentials_counts_failed(
     pool: Pool,
     progress: Progress,
@@ -281,6 +305,8 @@ async def test_an_app_without_credentials_counts_failed(
     sender = make_sender({})
     await sender.process(batch_for(alert, ids))
     assert (await progress.counts(alert.id)).failed == 10
+    found = await outcome_query.lookup(pool, uuid.UUID(alert.id), ids[0])
+    assert found is not None and (found.outcome, found.reason) == ("failed", "no credentials")
 
 
 @pytest.mark.parametrize("attempt", [0, 1])

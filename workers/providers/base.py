@@ -24,6 +24,7 @@ class SendResult:
     throttled: int = 0  # how many of the retried answers were 429s
     retry_after: float | None = None  # the longest Retry-After the provider asked for
     reasons: dict[str, int] = field(default_factory=dict)  # error reason -> count
+    reason_of: dict[int, str] = field(default_factory=dict)  # refused device id -> reason
 
     def note(self, reason: str) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
@@ -37,7 +38,9 @@ class SendResult:
         retry_after: float | None = None,
     ) -> None:
         """File a push the provider did not accept under its outcome (see errors.py)."""
-        self.note(reason or str(status))
+        said = reason or str(status)
+        self.note(said)
+        self.reason_of[device_id] = said
         if outcome is Outcome.INVALID:
             self.invalid.append(device_id)
         elif outcome is Outcome.RETRIED:
@@ -61,6 +64,8 @@ class SendResult:
             self.retry_after = max(self.retry_after or 0.0, other.retry_after)
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
+        if other.reason_of:
+            self.reason_of.update(other.reason_of)
 
 
 def never() -> bool:
