@@ -119,6 +119,7 @@ class Alert:
             if self.extras and self.extras.collapse_id
             else self.id,
             extras=self.extras,
+            alert_id=self.id,
         )
 
 

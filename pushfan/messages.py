@@ -78,6 +78,13 @@ class Notification(msgspec.Struct, frozen=True):
     expires_at: int = 0  # unix seconds; pushes after it are never sent
     collapse_id: str = ""  # = alert id: one notification on the phone even if sent twice
     extras: Extras | None = None  # None: a plain title + body alert
+    # The alert the push belongs to, as the payload names it for the app (receipts): it
+    # differs from collapse_id only in a follow-up, which replaces its original on the phone.
+    alert_id: str = ""  # "": collapse_id
+
+    @property
+    def payload_alert_id(self) -> str:
+        return self.alert_id or self.collapse_id
 
 
 class TokenTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -133,7 +133,7 @@ def apns_payload(n: Notification) -> dict[str, Any]:
     aps = {"content-available": 1} if x.content_available else _visible_aps(n, x)
     _merge_aps(aps, x.apns.get("aps") or {})
     image = x.image if not x.content_available else ""
-    extra = ((URL_KEY, x.url), (IMAGE_KEY, image), (ALERT_ID_KEY, n.collapse_id))
+    extra = ((URL_KEY, x.url), (IMAGE_KEY, image), (ALERT_ID_KEY, n.payload_alert_id))
     return {"aps": aps, **n.data, **_present(extra)}
 
 
@@ -207,7 +207,7 @@ def fcm_message(n: Notification, token: str, now: float | None = None) -> dict[s
         message["notification"], shown = _fcm_shown(n, x)
         if shown:
             android["notification"] = shown
-    data |= _present(((URL_KEY, x.url), (ALERT_ID_KEY, n.collapse_id)))
+    data |= _present(((URL_KEY, x.url), (ALERT_ID_KEY, n.payload_alert_id)))
     for key, value in x.android.items():
         if key == "notification":
             android["notification"] = {**android.get("notification", {}), **value}

@@ -256,8 +256,8 @@ def payload(n: Notification) -> dict[str, Any]:
         doc["url"] = x.url
     if n.data:
         doc["data"] = n.data
-    if n.collapse_id:
-        doc["alert_id"] = n.collapse_id
+    if n.payload_alert_id:
+        doc["alert_id"] = n.payload_alert_id
     return doc
 
 

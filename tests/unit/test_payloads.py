@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pushfan import payloads
+from pushfan import payloads, webpush
 from pushfan.messages import Notification
 
 NOTE = Notification("Storm", "Stay inside", {"k": "v"}, "high", 1_000_600, "alert-1")
@@ -62,3 +62,17 @@ def test_oversize_reason_names_the_provider_whose_limit_is_passed() -> None:
     assert len(payloads.apns_body(near)) <= payloads.MAX_PAYLOAD_BYTES
     fcm = payloads.oversize_reason(near)
     assert fcm is not None and "FCM" in fcm
+
+
+def test_a_follow_up_replaces_its_original_but_names_itself() -> None:
+    """A follow-up collapses onto the original's notification on the phone, while the app
+    (and its receipts) see the follow-up's own alert id."""
+    follow_up = Notification(
+        "Storm over", "All clear", {}, "high", 1_000_600, "alert-1", alert_id="alert-2"
+    )
+    assert orjson.loads(payloads.apns_body(follow_up))["alert_id"] == "alert-2"
+    assert payloads.apns_request(follow_up).collapse_id == "alert-1"
+    fcm = orjson.loads(orjson.dumps(payloads.fcm_message(follow_up, "tok", now=1_000_000)))
+    assert fcm["message"]["android"]["collapse_key"] == "alert-1"
+    assert fcm["message"]["data"]["alert_id"] == "alert-2"
+    assert webpush.payload(follow_up)["alert_id"] == "alert-2"
