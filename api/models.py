@@ -356,10 +356,13 @@ class RecoveryOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     kind: Literal["global", "targeted"] = "global"
-    status: Literal["scheduled", "queued", "expanding", "sending", "done", "cancelled"]
+    status: Literal["scheduled", "queued", "expanding", "sending", "paused", "done", "cancelled"]
     title: str
     created_at: str
     send_at: str | None = Field(None, description="when a scheduled alert is (or was) sent")
+    paused_reason: str | None = Field(
+        None, description="why a paused alert paused itself; POST .../resume sends the rest"
+    )
     fired_at: str | None = Field(None, description="when the scheduler queued it")
     expires_at: str
     finished_at: str | None

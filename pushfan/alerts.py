@@ -107,6 +107,7 @@ class Alert:
     extras: Extras | None = None
     send_at: datetime | None = None
     fired_at: datetime | None = None  # when the scheduler queued it (scheduled alerts)
+    paused_reason: str | None = None  # why it paused itself (pushfan.pausing), while paused
 
     def notification(self) -> Notification:
         return Notification(
@@ -154,6 +155,7 @@ def _from_row(row: asyncpg.Record) -> Alert:
         extras=_extras(row["content"]),
         send_at=row["send_at"],
         fired_at=row["fired_at"],
+        paused_reason=row["paused_reason"],
     )
 
 
@@ -288,6 +290,42 @@ async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Aler
         UPDATE alerts SET status = 'cancelled',
                           finished_at = CASE WHEN status = 'scheduled' THEN now() END
         WHERE id = $1 AND finished_at IS NULL AND status <> 'cancelled'
+        RETURNING *
+        """,
+        key,
+    )
+    if row is None:
+        return await get(pool, alert_id)
+    return _from_row(row)
+
+
+async def pause(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, reason: str) -> bool:
+    """Mark a running alert paused; True if this call did it. Workers learn of it through
+    pushfan.pausing; the caller publishes that. A scheduled, finished, cancelled or already
+    paused alert stays as it is."""
+    done = await pool.fetchval(
+        """
+        UPDATE alerts SET status = 'paused', paused_reason = $2
+        WHERE id = $1 AND finished_at IS NULL AND status IN ('queued', 'expanding', 'sending')
+        RETURNING true
+        """,
+        uuid.UUID(alert_id),
+        reason,
+    )
+    return bool(done)
+
+
+async def resume(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
+    """Put a paused alert back to running; returns it as it now stands (None if unknown).
+    The caller tells the workers (pushfan.pausing.mark_resumed)."""
+    try:
+        key = uuid.UUID(alert_id)
+    except ValueError:
+        return None
+    row = await pool.fetchrow(
+        """
+        UPDATE alerts SET status = 'queued', paused_reason = NULL
+        WHERE id = $1 AND status = 'paused'
         RETURNING *
         """,
         key,

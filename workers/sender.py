@@ -37,6 +37,7 @@ from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.outcome_reasons import reason_args
 from pushfan.outcomes import Outcome
+from pushfan.pausing import AuthRule
 from pushfan.progress import Counts, outcome_args
 from pushfan.provider import Provider
 from pushfan.provider_rate import NO_FEEDBACK, Feedback, ProviderRateLimiter, RateKey
@@ -45,6 +46,7 @@ from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers.backoff import backoff_s
 from pushfan.workers.providers.base import ProviderClient, SendResult
+from pushfan.workers.providers.errors import auth_refusals
 from pushfan.workers.runner import Poison
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,10 @@ class Sender:
         publisher: Publisher,
         cancels: CancelWatch,
         record_pool: asyncpg.Pool | None = None,
+        auth_rule: AuthRule | None = None,
     ) -> None:
         self.settings = settings
+        self.auth_rule = auth_rule  # pauses an alert refused for authentication (pausing)
         self.record_pool = record_pool or pool  # the durable record's (synchronous commits)
         self.provider = provider
         self.clients = clients
@@ -128,6 +132,9 @@ class Sender:
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def process(self, batch: SendBatch) -> None:
+        if self._paused(batch):
+            await self._defer(batch, "paused")  # held until resumed (pushfan.pausing)
+            return
         # One lease per batch, whatever the attempt: a redelivered attempt and its retry
         # (a broker restart can put both in flight) must not send the same devices at once.
         rate_key = RateKey(self.provider, rate_subject(batch))
@@ -168,6 +175,7 @@ class Sender:
             await self._end_unsent(pending, Outcome.FAILED, NO_CREDENTIALS)
             return
         result, feedback = await self._send_paced(client, pending)
+        await self._judge_auth(batch, result)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -260,15 +268,16 @@ class Sender:
                 self._pushes[outcome].inc(len(ids))
         return counts
 
-    async def _defer(self, batch: SendBatch) -> None:
+    async def _defer(self, batch: SendBatch, why: str = "deferred") -> None:
         """Another worker is sending this very batch: look again later, when dedup will
-        skip what it delivered (or its lease has lapsed, if it died)."""
+        skip what it delivered (or its lease has lapsed, if it died). A paused alert's batch
+        waits the same way, as it is."""
         rung, expiration_ms = self.queues.delay_for(DEFER_MS)
         await self.publisher.publish_delayed(
             rung,
             self.queues.send[self.provider],
             encode(batch),
-            f"{batch.batch_id}#{batch.attempt}#deferred",
+            f"{batch.batch_id}#{batch.attempt}#{why}",
             expiration_ms,
         )
 
@@ -299,7 +308,7 @@ class Sender:
         batch, ids, tokens = pending.batch, pending.ids, pending.tokens
 
         def stop() -> bool:
-            return self.draining or self._dropped(batch)
+            return self.draining or self._dropped(batch) or self._paused(batch)
 
         if lease.rate is not None:
             self._rates[key] = lease.rate
@@ -329,6 +338,20 @@ class Sender:
                 feedback = NO_FEEDBACK
             start = end
         return result, feedback
+
+    def _paused(self, batch: SendBatch) -> bool:
+        """Paused and not to be dropped anyway (a cancel or the TTL wins over a pause)."""
+        return self.cancels.is_paused(batch.alert_id) and not self._dropped(batch)
+
+    async def _judge_auth(self, batch: SendBatch, result: SendResult) -> None:
+        """Count the batch for the auth pause rule; stop the alert here at once if it paused."""
+        if self.auth_rule is None:
+            return
+        attempted = len(result.delivered) + len(result.invalid)
+        attempted += len(result.failed) + len(result.retried)
+        refused = auth_refusals(result.reasons)
+        if await self.auth_rule.observe(batch.alert_id, attempted, refused):
+            self.cancels.note_paused(batch.alert_id)
 
     def _dropped(self, batch: SendBatch) -> bool:
         expires_at = batch.notification.expires_at
