@@ -243,10 +243,11 @@ def test_revoked_credentials_pause_the_alert_and_resume_completes_it(
     s, headers = stack
     with httpx.Client(base_url=s.api_url, timeout=10) as client:
         for n in range(REVOKED_DEVICES):
-            body = {"platform": "ios", "app": "revoked", "token": f"{n + 1:064x}"}
-            assert client.post("/v1/devices", json=body, headers=headers).status_code in (200, 201)
-        body = {"title": "t", "body": "b", "audience": {"apps": ["revoked"]}}
-        created = client.post("/v1/alerts", json=body, headers=headers)
+            device = {"platform": "ios", "app": "revoked", "token": f"{n + 1:064x}"}
+            response = client.post("/v1/devices", json=device, headers=headers)
+            assert response.status_code in (200, 201)
+        alert = {"title": "t", "body": "b", "audience": {"apps": ["revoked"]}}
+        created = client.post("/v1/alerts", json=alert, headers=headers)
         assert created.status_code == 202, created.text
         alert_id = created.json()["id"]
         url = f"/v1/alerts/{alert_id}"

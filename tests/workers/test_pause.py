@@ -183,7 +183,7 @@ async def test_a_pause_mid_batch_hands_the_unsent_back_uncounted(
 
         return await real_send(notification, ids, tokens, stop_after_four)
 
-    provider.send = pause_at_five  # type: ignore[method-assign]
+    provider.send = pause_at_five  # type: ignore[method-assign,assignment]
     await sender.process(batch(alert_30, 0))
     counts = await progress.counts(alert_30.id)
     assert counts.delivered == 4 and counts.finished == 4
