@@ -20,7 +20,7 @@ import orjson
 
 from pushfan import outcome_record
 from pushfan.apikeys import DEFAULT_OWNER
-from pushfan.messages import AudienceFilter, Extras, Notification, TargetSpec
+from pushfan.messages import AudienceFilter, Canary, Extras, Notification, TargetSpec
 from pushfan.progress import Counts
 
 
@@ -56,6 +56,7 @@ class AlertIn:
     targets: TargetSpec | None = None  # set for a targeted push (kind 'targeted')
     extras: Extras | None = None  # everything beyond title, body and data (pushfan.content)
     send_at: datetime | None = None  # stored `scheduled`; the workers' scheduler fires it
+    canary: Canary | None = None  # sent first, judged, then the rest (pushfan.canary)
 
     @property
     def kind(self) -> str:
@@ -76,6 +77,8 @@ class AlertIn:
             doc["extras"] = msgspec.to_builtins(self.extras)
         if self.send_at is not None:
             doc["send_at"] = self.send_at.timestamp()
+        if self.canary is not None:
+            doc["canary"] = msgspec.to_builtins(self.canary)
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -108,6 +111,7 @@ class Alert:
     send_at: datetime | None = None
     fired_at: datetime | None = None  # when the scheduler queued it (scheduled alerts)
     paused_reason: str | None = None  # why it paused itself (pushfan.pausing), while paused
+    canary: Canary | None = None
 
     def notification(self) -> Notification:
         return Notification(
@@ -156,6 +160,7 @@ def _from_row(row: asyncpg.Record) -> Alert:
         send_at=row["send_at"],
         fired_at=row["fired_at"],
         paused_reason=row["paused_reason"],
+        canary=None if row["canary"] is None else msgspec.json.decode(row["canary"], type=Canary),
     )
 
 
@@ -179,11 +184,12 @@ async def create(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
                             audience_filter, ttl_s, priority, created_by, expires_at,
-                            kind, targets, owner, content, send_at, status)
+                            kind, targets, owner, content, send_at, status, canary)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
                 coalesce($15, now()) + make_interval(secs => $8::integer), $11, $12::jsonb,
                 $13, $14::jsonb, $15,
-                CASE WHEN $15::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END)
+                CASE WHEN $15::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END,
+                $16::jsonb)
         ON CONFLICT (created_by, idempotency_key) DO NOTHING
         RETURNING *
         """,
@@ -202,6 +208,7 @@ async def create(
         owner,
         msgspec.json.encode(alert.extras or Extras()).decode(),
         alert.send_at,
+        None if alert.canary is None else msgspec.json.encode(alert.canary).decode(),
     )
     if row is not None:
         return _from_row(row), True

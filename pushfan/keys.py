@@ -27,7 +27,8 @@ Sign-in (pushfan.signin): `signin:device:<sha256 of username and cookie>` and
 known for the username.
 Cancellations (pushfan.cancellation): `cancelled`, a sorted set alert id -> when.
 Pauses (pushfan.pausing): `paused`, the set of paused alert ids; `alert:<id>:auth`, a hash of
-pushes attempted / refused for authentication (`judged` once the rule has been applied).
+pushes attempted / refused for authentication (`judged` once the rule has been applied);
+`alert:<id>:canary` (pushfan.canary), a hash: size, admitted, full_at, attempted, bad, verdict.
 The ledger's epoch (pushfan.ledger_epoch): `epoch`, hash {id, seq} naming the dataset; never
 expires.
 """
@@ -81,6 +82,9 @@ class RedisKeys:
     @property
     def paused(self) -> str:
         return f"{self.prefix}paused"
+
+    def canary(self, alert_id: str) -> str:
+        return f"{self.prefix}alert:{alert_id}:canary"
 
     def auth_watch(self, alert_id: str) -> str:
         return f"{self.prefix}alert:{alert_id}:auth"

@@ -19,6 +19,7 @@ import uvloop
 
 from pushfan import db, metrics, redis_client, scripts, topology
 from pushfan.batch_ledger import BatchLedger
+from pushfan.canary import CanaryGate
 from pushfan.cancellation import CancelWatch
 from pushfan.pausing import AuthRule
 from pushfan.progress import Progress
@@ -122,6 +123,13 @@ async def run_sender(settings: Settings, provider: Provider) -> None:
                     settings.redis_prefix,
                     settings.auth_pause_after,
                     settings.progress_ttl_s,
+                ),
+                CanaryGate(
+                    res.redis,
+                    res.pool,
+                    settings.redis_prefix,
+                    settings.progress_ttl_s,
+                    settings.batch_lease_s,
                 ),
             )
             queue = res.queues.send[provider]

@@ -33,6 +33,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, outages, outcome_record, registry, webpush
 from pushfan.batch_ledger import BatchLedger, Lease
+from pushfan.canary import CanaryGate
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.outcome_reasons import reason_args
@@ -46,7 +47,7 @@ from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers.backoff import backoff_s
 from pushfan.workers.providers.base import ProviderClient, SendResult
-from pushfan.workers.providers.errors import auth_refusals
+from pushfan.workers.providers.errors import auth_refusals, bad_answers
 from pushfan.workers.runner import Poison
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,11 @@ class Sender:
         cancels: CancelWatch,
         record_pool: asyncpg.Pool | None = None,
         auth_rule: AuthRule | None = None,
+        canaries: CanaryGate | None = None,
     ) -> None:
         self.settings = settings
         self.auth_rule = auth_rule  # pauses an alert refused for authentication (pausing)
+        self.canaries = canaries  # sends an alert's canary first and judges it (canary)
         self.record_pool = record_pool or pool  # the durable record's (synchronous commits)
         self.provider = provider
         self.clients = clients
@@ -174,8 +177,11 @@ class Sender:
             )
             await self._end_unsent(pending, Outcome.FAILED, NO_CREDENTIALS)
             return
+        pending, in_canary = await self._canary_admit(pending)
+        if not pending.ids:
+            return  # all of it waits for the canary's verdict
         result, feedback = await self._send_paced(client, pending)
-        await self._judge_auth(batch, result)
+        await self._judge(batch, result, in_canary)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -343,14 +349,33 @@ class Sender:
         """Paused and not to be dropped anyway (a cancel or the TTL wins over a pause)."""
         return self.cancels.is_paused(batch.alert_id) and not self._dropped(batch)
 
-    async def _judge_auth(self, batch: SendBatch, result: SendResult) -> None:
-        """Count the batch for the auth pause rule; stop the alert here at once if it paused."""
-        if self.auth_rule is None:
-            return
+    async def _canary_admit(self, pending: Pending) -> tuple[Pending, bool]:
+        """Narrow a first attempt of a canary alert's batch to what room is left in the
+        canary; the rest waits on the delay ladder. True when the pushes are canary ones."""
+        batch = pending.batch
+        if self.canaries is None or batch.canary is None or batch.attempt:
+            return pending, False
+        taken = (await self.canaries.admit(batch.alert_id, batch.canary, len(pending.ids))).taken
+        if taken is None:
+            return pending, False  # judged: everything goes
+        if taken < len(pending.ids):
+            await self._defer(_subset(batch, pending.ids[taken:]), "canary")
+            pending = Pending(batch, pending.lease, pending.ids[:taken], pending.tokens[:taken])
+        return pending, True
+
+    async def _judge(self, batch: SendBatch, result: SendResult, in_canary: bool) -> None:
+        """Count the batch for its canary, or for the auth pause rule when it has none; stop
+        the alert here at once if it paused."""
         attempted = len(result.delivered) + len(result.invalid)
         attempted += len(result.failed) + len(result.retried)
-        refused = auth_refusals(result.reasons)
-        if await self.auth_rule.observe(batch.alert_id, attempted, refused):
+        paused = False
+        if in_canary and self.canaries is not None and batch.canary is not None:
+            bad = bad_answers(len(result.invalid), len(result.failed), result.reasons)
+            paused = await self.canaries.observe(batch.alert_id, batch.canary, attempted, bad)
+        elif batch.canary is None and self.auth_rule is not None:
+            refused = auth_refusals(result.reasons)
+            paused = await self.auth_rule.observe(batch.alert_id, attempted, refused)
+        if paused:
             self.cancels.note_paused(batch.alert_id)
 
     def _dropped(self, batch: SendBatch) -> bool:

@@ -1,4 +1,4 @@
-"""Pausing (pushfan.pausing) in the sender, against the real Redis, PostgreSQL and RabbitMQ,
+"""Pausing (pushfan.pausing) and the canary (pushfan.canary) in the sender, against the real Redis, PostgreSQL and RabbitMQ,
 with an in-memory provider that refuses our credentials as APNs does (403
 InvalidProviderToken) until it is "fixed". The same end to end with the simulators is in
 tests/e2e/test_message_kinds.py."""
@@ -12,11 +12,14 @@ import aio_pika
 import pytest
 import redis.asyncio as aioredis
 
+import msgspec
+
 from pushfan import alerts, pausing
+from pushfan.canary import CanaryGate
 from pushfan.batch_ledger import BatchLedger
 from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
-from pushfan.messages import AudienceFilter, Notification, SendBatch, decode_batch
+from pushfan.messages import AudienceFilter, Canary, Notification, SendBatch, decode_batch
 from pushfan.outcomes import Outcome
 from pushfan.progress import Progress
 from pushfan.provider import Provider
@@ -98,6 +101,7 @@ def sender(
     cancels: CancelWatch,
 ) -> Sender:
     rule = pausing.AuthRule(redis, pool, settings.redis_prefix, AFTER, 600)
+    gate = CanaryGate(redis, pool, settings.redis_prefix, 600, 30)
     return Sender(
         settings,
         Provider.APNS,
@@ -108,6 +112,7 @@ def sender(
         publisher,
         cancels,
         auth_rule=rule,
+        canaries=gate,
     )
 
 
@@ -227,3 +232,77 @@ async def test_a_paused_alert_cancelled_counts_its_held_pushes_cancelled(
     done = await alerts.get(pool, alert_30.id)
     assert done is not None and done.status == "cancelled"
     assert (done.audience, done.failed, done.cancelled) == (30, 10, 20)
+
+
+def whole(alert: alerts.Alert, canary: Canary) -> SendBatch:
+    """All 30 devices in one batch of a canary alert."""
+    ids = list(range(1, 31))
+    return SendBatch(
+        alert.id,
+        f"{alert.id}:0:apns:alpha:0",
+        Provider.APNS,
+        "alpha",
+        alert.notification(),
+        ids,
+        [f"{i:064x}" for i in ids],
+        canary=canary,
+    )
+
+
+async def test_a_failing_canary_pauses_after_its_slice_and_resume_sends_the_rest(
+    settings: Settings,
+    pool: Pool,
+    redis: aioredis.Redis,
+    cancels: CancelWatch,
+    channel: aio_pika.abc.AbstractChannel,
+    sender: Sender,
+    alert_30: alerts.Alert,
+) -> None:
+    provider = sender.clients["alpha"]
+    assert isinstance(provider, Credentials)
+    await sender.process(whole(alert_30, Canary(max_failure_ratio=0.2, devices=8)))
+    assert len(provider.sent) == 8  # the canary only
+    paused = await alerts.get(pool, alert_30.id)
+    assert paused is not None and paused.status == "paused"
+    assert paused.paused_reason is not None and "8 of 8" in paused.paused_reason
+    await cancels.refresh()
+    held = await _next(channel, settings)  # the rest, back from the delay ladder
+    assert held.device_ids == list(range(9, 31)) and held.attempt == 0
+    await sender.process(held)  # paused: held again, nothing sent
+    assert len(provider.sent) == 8
+    provider.revoked = False
+    assert await alerts.resume(pool, alert_30.id) is not None
+    await pausing.mark_resumed(redis, settings.redis_prefix, alert_30.id, 600)
+    await cancels.refresh()
+    await sender.process(await _next(channel, settings))
+    done = await alerts.get(pool, alert_30.id)
+    assert done is not None and done.status == "done"
+    assert (done.audience, done.delivered, done.failed) == (30, 22, 8)
+    assert sorted(provider.sent) == list(range(1, 31))
+
+
+async def test_a_good_canary_lets_the_rest_go_without_a_pause(
+    settings: Settings,
+    pool: Pool,
+    channel: aio_pika.abc.AbstractChannel,
+    sender: Sender,
+    alert_30: alerts.Alert,
+) -> None:
+    """percent 10 of the 30 counted: 3 first; one bad answer of 3 is not more than 0.34."""
+    provider = sender.clients["alpha"]
+    assert isinstance(provider, Credentials)
+    provider.revoked = False
+    canary = Canary(max_failure_ratio=0.34, percent=10)
+    first = whole(alert_30, canary)
+    await sender.process(msgspec.structs.replace(first, device_ids=[1], tokens=[f"{1:064x}"]))
+    provider.revoked = True  # the second and third answers of the canary: one bad
+    await sender.process(msgspec.structs.replace(first, device_ids=[2], tokens=[f"{2:064x}"]))
+    provider.revoked = False
+    await sender.process(first)  # the third of the canary now, the rest held
+    assert len(provider.sent) == 3
+    state = await alerts.get(pool, alert_30.id)
+    assert state is not None and state.status == "queued"
+    await sender.process(await _next(channel, settings))
+    done = await alerts.get(pool, alert_30.id)
+    assert done is not None and done.status == "done"
+    assert (done.delivered, done.failed) == (29, 1)

@@ -48,9 +48,20 @@ AUTH_REFUSALS = frozenset(
 )
 
 
+# Those of them filed RETRIED (FCM 401): not in the result's `failed`.
+RETRIED_AUTH_REFUSALS = frozenset({"UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"})
+
+
 def auth_refusals(reasons: dict[str, int]) -> int:
     """How many of a result's answers were refusals of our credentials."""
     return sum(n for reason, n in reasons.items() if reason in AUTH_REFUSALS)
+
+
+def bad_answers(invalid: int, failed: int, reasons: dict[str, int]) -> int:
+    """Answers a canary counts against the alert: invalid, failed, or refused for
+    authentication (a refusal filed RETRIED included)."""
+    retried = sum(n for reason, n in reasons.items() if reason in RETRIED_AUTH_REFUSALS)
+    return invalid + failed + retried
 
 
 def classify_apns(status: int, reason: str | None) -> Outcome:
