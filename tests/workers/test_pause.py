@@ -1,7 +1,7 @@
-"""Pausing (pushfan.pausing) and the canary (pushfan.canary) in the sender, against the real Redis, PostgreSQL and RabbitMQ,
-with an in-memory provider that refuses our credentials as APNs does (403
-InvalidProviderToken) until it is "fixed". The same end to end with the simulators is in
-tests/e2e/test_message_kinds.py."""
+"""Pausing (pushfan.pausing) and the canary (pushfan.canary) in the sender, against the real
+Redis, PostgreSQL and RabbitMQ, with an in-memory provider that refuses our credentials as
+APNs does (403 InvalidProviderToken) until it is "fixed". The same end to end with the
+simulators is in tests/e2e/test_message_kinds.py."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import asyncio
 import time
 
 import aio_pika
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-import msgspec
-
 from pushfan import alerts, pausing
-from pushfan.canary import CanaryGate
 from pushfan.batch_ledger import BatchLedger
+from pushfan.canary import CanaryGate
 from pushfan.cancellation import CancelWatch, mark_cancelled
 from pushfan.db import Pool
 from pushfan.messages import AudienceFilter, Canary, Notification, SendBatch, decode_batch
