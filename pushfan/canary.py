@@ -48,18 +48,19 @@ class CanaryGate:
         self._ttl_s = ttl_s
         self._stale_ms = stale_s * 1000
         self._admit = scripts.register(redis, "canary_admit")
-        self._judged: set[str] = set()  # alerts whose verdict this worker has seen
+        self._judged: set[str] = set()  # alerts whose canary this worker has seen pass
 
     async def admit(self, alert_id: str, canary: Canary, want: int) -> Admission:
         if alert_id in self._judged:
             return Admission(None)
         keys = [self._keys.canary(alert_id), self._keys.alert(alert_id)]
         args = [canary.devices, canary.percent, want, self._ttl_s]
-        taken, _, full_at, _, now = await self._admit(keys=keys, args=args)
+        taken, verdict, full_at, _, now = await self._admit(keys=keys, args=args)
         if int(taken) < 0:
             self._judged.add(alert_id)
             return Admission(None)
-        if not int(taken) and full_at and float(now) - float(full_at) > self._stale_ms:
+        stale = bool(full_at) and float(now) - float(full_at) > self._stale_ms
+        if not int(taken) and not verdict and stale:
             await self._judge(alert_id, canary)  # the canary's missing answers never came
         return Admission(int(taken))
 
@@ -79,10 +80,10 @@ class CanaryGate:
         key = self._keys.canary(alert_id)
         attempted, bad = (int(v or 0) for v in await self._redis.hmget(key, "attempted", "bad"))
         failing = bad > canary.max_failure_ratio * attempted
-        self._judged.add(alert_id)
         if not await self._redis.hsetnx(key, "verdict", PAUSE if failing else PASS):
             return False  # another sender judged it
         if not failing:
+            self._judged.add(alert_id)  # only a pass opens the gate for good
             log.info("alert %s: canary passed (%d of %d bad)", alert_id, bad, attempted)
             return False
         reason = (

@@ -26,6 +26,8 @@ from pushfan.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
+NOTED_S = 2.0  # how long a pause this worker made outlives polls that do not show it yet
+
 
 async def mark_cancelled(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_s: int) -> None:
     key = RedisKeys(prefix).cancelled
@@ -60,6 +62,7 @@ class CancelWatch:
         self._key = keys.cancelled
         self._paused_key = keys.paused
         self._paused: set[str] = set()
+        self._noted: dict[str, float] = {}  # paused here: kept over a poll that began before
         self._poll_s = poll_s
         self._cancelled: set[str] = set()
         self._since = 0.0  # newest score seen; the poll is inclusive, the set dedupes
@@ -72,18 +75,25 @@ class CancelWatch:
         return alert_id in self._paused
 
     def note_paused(self, alert_id: str) -> None:
-        """This worker paused the alert itself: stop it now, not at the next poll."""
+        """This worker paused the alert itself: stop it now, not at the next poll (and not
+        undone by a poll that read Redis before the pause was written there)."""
         self._paused.add(alert_id)
+        self._noted[alert_id] = time.monotonic()
 
     async def refresh(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(self._key, self._since, "+inf", withscores=True)
             pipe.smembers(self._paused_key)
             found, paused = await pipe.execute()
-        self._paused = {_text(member) for member in paused}
+        self._paused = {_text(member) for member in paused} | self._recently_noted()
         for member, score in found:
             self._cancelled.add(_text(member))
             self._since = max(self._since, float(score))
+
+    def _recently_noted(self) -> set[str]:
+        horizon = time.monotonic() - NOTED_S
+        self._noted = {a: t for a, t in self._noted.items() if t > horizon}
+        return set(self._noted)
 
     async def _poll(self) -> None:
         try:
@@ -107,7 +117,7 @@ class CancelWatch:
             log.warning("cancel watch could not read PostgreSQL: %s", type(exc).__name__)
             return
         self._cancelled.update(str(row["id"]) for row in rows)
-        self._paused = {str(row["id"]) for row in paused}
+        self._paused = {str(row["id"]) for row in paused} | self._recently_noted()
 
     async def start(self) -> None:
         await self._poll()

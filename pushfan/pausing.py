@@ -38,12 +38,15 @@ async def mark_paused(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_s: 
 
 
 async def mark_resumed(redis: aioredis.Redis, prefix: str, alert_id: str, ttl_s: int) -> None:
-    """Take the alert out of the paused set; it is not judged again."""
+    """Take the alert out of the paused set; it is not judged again (by the auth rule, or by
+    its canary, whose verdict becomes 'pass')."""
     keys = RedisKeys(prefix)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.srem(keys.paused, alert_id)
         pipe.hset(keys.auth_watch(alert_id), "judged", 1)
         pipe.expire(keys.auth_watch(alert_id), ttl_s)
+        pipe.hset(keys.canary(alert_id), "verdict", "pass")
+        pipe.expire(keys.canary(alert_id), ttl_s)
         await pipe.execute()
 
 

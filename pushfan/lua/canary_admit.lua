@@ -2,12 +2,15 @@
 -- the canary is full; once it has been judged, every push passes.
 -- KEYS[1] the alert's canary hash   KEYS[2] the alert's counters hash (audience, shards)
 -- ARGV[1] canary devices (0: by percent)   ARGV[2] percent   ARGV[3] want   ARGV[4] ttl s
--- Returns {taken, verdict or '', full_at ms or '', size, now ms}: taken -1 when judged (send
--- freely); size 0 for a percent canary whose audience is not counted yet (take nothing).
+-- Returns {taken, verdict or '', full_at ms or '', size, now ms}: taken -1 when it passed
+-- (send freely), 0 while its verdict is 'pause'; size 0 for a percent canary whose audience
+-- is not counted yet (take nothing).
 -- #include _now
 local canary, counters = KEYS[1], KEYS[2]
 local verdict = redis.call('HGET', canary, 'verdict')
-if verdict then
+if verdict == 'pause' then
+  return {0, verdict, '', 0, tostring(now)}  -- held until resumed (which makes it 'pass')
+elseif verdict then
   return {-1, verdict, '', 0, tostring(now)}
 end
 local size = tonumber(ARGV[1])

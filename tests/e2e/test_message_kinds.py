@@ -24,6 +24,7 @@ IMAGE = "https://img.example.com/sale.png"
 PAUSE_AFTER = 20  # the auth pause rule's window (2,000 by default) and the batch size here
 REVOKED_DEVICES = 400
 PREFETCH = 8  # batches one sender has in flight (the default sender_prefetch)
+CANARY = 25
 
 
 @pytest.fixture(scope="module")
@@ -233,36 +234,62 @@ def test_sandbox_devices_are_sent_to_the_sandbox_host_only(
     assert int(sent["fcm"]["accepted"]) == 0
 
 
+def _until_paused(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (state := client.get(url, headers=headers).json())["status"] != "paused":
+        assert state["status"] != "done" and time.monotonic() < deadline, state
+        time.sleep(0.1)
+    return state
+
+
+def _refused(s: Stack) -> int:
+    return int(s.sim_stats("apns")["rejected"].get("InvalidProviderToken", 0))
+
+
 def test_revoked_credentials_pause_the_alert_and_resume_completes_it(
     stack: tuple[Stack, dict[str, str]],
 ) -> None:
-    """Every push of the app refused (403 InvalidProviderToken): the alert pauses itself after
-    the rule's window (plus the batches in flight), short of its audience; nothing more
-    leaves while it is paused; the
-    key fixed, resume sends the rest, counts add up, no push twice. Last in this module."""
+    """Every push of the app refused (403 InvalidProviderToken). With a canary of N devices
+    the alert pauses after exactly N attempted (cancelled then: the rest counts cancelled).
+    Without one it pauses after the rule's window plus the batches in flight, short of its
+    audience; nothing more leaves while it is paused; the key fixed, resume sends the rest,
+    counts add up, no push twice. Last in this module (it registers the revoked devices)."""
     s, headers = stack
+    before = _refused(s)  # the module's other tests meet this refusal too
     with httpx.Client(base_url=s.api_url, timeout=10) as client:
         for n in range(REVOKED_DEVICES):
             device = {"platform": "ios", "app": "revoked", "token": f"{n + 1:064x}"}
             response = client.post("/v1/devices", json=device, headers=headers)
             assert response.status_code in (200, 201)
-        alert = {"title": "t", "body": "b", "audience": {"apps": ["revoked"]}}
+        alert: dict[str, Any] = {"title": "t", "body": "b", "audience": {"apps": ["revoked"]}}
+        canary = {"devices": CANARY, "max_failure_ratio": 0.1}
+        created = client.post("/v1/alerts", json={**alert, "canary": canary}, headers=headers)
+        assert created.status_code == 202, created.text
+        url = f"/v1/alerts/{created.json()['id']}"
+        state = _until_paused(client, url, headers)
+        assert state["paused_reason"].startswith(f"the canary failed: {CANARY} of {CANARY}")
+        time.sleep(1.0)
+        assert _refused(s) - before == CANARY
+        cancelled = client.post(f"{url}/cancel", headers=headers)
+        assert cancelled.status_code == 200
+        counts = _until_finished(client, url, headers)["counts"]
+        assert (counts["failed"], counts["cancelled"]) == (CANARY, REVOKED_DEVICES - CANARY)
+        assert _refused(s) - before == CANARY
+        print(f"canary of {CANARY}: paused after {CANARY} pushes attempted")
+
         created = client.post("/v1/alerts", json=alert, headers=headers)
         assert created.status_code == 202, created.text
         alert_id = created.json()["id"]
         url = f"/v1/alerts/{alert_id}"
-        deadline = time.monotonic() + 30
-        while (state := client.get(url, headers=headers).json())["status"] != "paused":
-            assert state["status"] != "done" and time.monotonic() < deadline, state
-            time.sleep(0.1)
+        state = _until_paused(client, url, headers)
         assert state["paused_reason"] == "the provider refused authentication"
         time.sleep(1.0)  # in-flight pushes land; nothing else may leave
-        attempted = s.sim_stats("apns")["rejected"].get("InvalidProviderToken", 0)
+        attempted = _refused(s) - before - CANARY
         # The window, plus what was already in flight when the first batch was judged.
         assert PAUSE_AFTER <= attempted <= PAUSE_AFTER * (1 + PREFETCH), attempted
-        print(f"paused after {attempted} of {REVOKED_DEVICES} pushes attempted")
-        time.sleep(3.0)  # past the held batches' turn on the delay ladder: still held
-        assert s.sim_stats("apns")["rejected"].get("InvalidProviderToken", 0) == attempted
+        print(f"no canary: paused after {attempted} of {REVOKED_DEVICES} pushes attempted")
+        time.sleep(2.7)  # past the held batches' turn on the delay ladder: still held
+        assert _refused(s) - before - CANARY == attempted
         s.grant_apns()  # the key fixed
         resumed = client.post(f"{url}/resume", headers=headers)
         assert resumed.status_code == 200 and resumed.json()["status"] != "paused"
@@ -272,3 +299,11 @@ def test_revoked_credentials_pause_the_alert_and_resume_completes_it(
     assert (counts["failed"], counts["delivered"]) == (attempted, REVOKED_DEVICES - attempted)
     assert counts["invalid"] == counts["expired"] == counts["cancelled"] == 0
     assert apns["accepted"] == counts["delivered"] and apns["duplicates"] == 0
+
+
+def _until_finished(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (state := client.get(url, headers=headers).json())["finished_at"] is None:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    return state
