@@ -83,4 +83,13 @@ def with_schedule(extra: dict[str, Any]) -> dict[str, Example]:
 
 
 ALERTS = with_schedule({"audience": {"platforms": ["ios", "android"]}})
+ALERTS["canary"] = Example(
+    summary="canary: 1,000 devices first; paused if more than 5% of them fail "
+    "(POST /v1/alerts/{id}/resume sends the rest)",
+    value={
+        **MESSAGES["plain"],
+        "audience": {"platforms": ["ios", "android"]},
+        "canary": {"devices": 1000, "max_failure_ratio": 0.05},
+    },
+)
 NOTIFICATIONS = with_schedule({"to": {"device_ids": [1, 2, 3]}})
