@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
 
-from pushfan import alerts, cancellation, segments, trigger
+from pushfan import alerts, cancellation, pausing, segments, trigger
 from pushfan.api.deps import ApiResources
 from pushfan.api.models import AlertOut, CountsOut, RecoveryOut
 from pushfan.ledger_epoch import LedgerLost
@@ -45,7 +45,7 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
         audience = live.audience if live.expanded else None
         delivered, invalid, failed = live.delivered, live.invalid, live.failed
         expired, cancelled = live.expired, live.cancelled
-        if status != "cancelled":
+        if status not in ("cancelled", "paused"):
             status = live.stage
     finished = delivered + invalid + failed + expired + cancelled
     pending = None if audience is None else max(0, audience - finished)
@@ -56,6 +56,7 @@ def alert_out(alert: alerts.Alert, live: Counts | None) -> AlertOut:
         title=alert.title,
         created_at=alert.created_at.isoformat(),
         send_at=_iso(alert.send_at),
+        paused_reason=alert.paused_reason if status == "paused" else None,
         fired_at=_iso(alert.fired_at),
         expires_at=alert.expires_at.isoformat(),
         finished_at=alert.finished_at.isoformat() if alert.finished_at else None,
@@ -142,6 +143,25 @@ async def cancel(
     if alert.status != "cancelled":
         raise HTTPException(409, f"the alert already finished ({alert.status})")
     await cancellation.mark_cancelled(
+        res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
+    )
+    return alert
+
+
+async def resume(
+    res: ApiResources, alert_id: str, may_resume: Callable[[alerts.Alert], bool]
+) -> alerts.Alert:
+    """Send the rest of a paused alert (pushfan.pausing); checked like `cancel`. Resuming an
+    alert that is not paused is a 409."""
+    found = await alerts.get(res.pool, alert_id)
+    if found is None or not may_resume(found):
+        raise HTTPException(404, "no such alert")
+    alert = await alerts.resume(res.pool, alert_id)
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    if found.status != "paused":
+        raise HTTPException(409, f"the alert is not paused ({alert.status})")
+    await pausing.mark_resumed(
         res.redis, res.settings.redis_prefix, alert.id, res.settings.progress_ttl_s
     )
     return alert

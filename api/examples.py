@@ -82,5 +82,18 @@ def with_schedule(extra: dict[str, Any]) -> dict[str, Example]:
     return found
 
 
-ALERTS = with_schedule({"audience": {"platforms": ["ios", "android"]}})
+# Alerts only (README, Canary and automatic pause).
+ALERT_ONLY: dict[str, tuple[str, dict[str, Any]]] = {
+    "canary": (
+        "canary: 1,000 devices first; paused if more than 5% of them fail "
+        "(POST /v1/alerts/{id}/resume sends the rest)",
+        {**MESSAGES["plain"], "canary": {"devices": 1000, "max_failure_ratio": 0.05}},
+    )
+}
+
+_AUDIENCE = {"audience": {"platforms": ["ios", "android"]}}
+ALERTS = with_schedule(_AUDIENCE) | {
+    name: Example(summary=summary, value={**body, **_AUDIENCE})
+    for name, (summary, body) in ALERT_ONLY.items()
+}
 NOTIFICATIONS = with_schedule({"to": {"device_ids": [1, 2, 3]}})

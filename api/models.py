@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -20,7 +21,7 @@ from pydantic import (
 from pushfan import audience, registry, timezones
 from pushfan.alerts import AlertIn
 from pushfan.content import Message
-from pushfan.messages import AudienceFilter, TargetSpec, TokenTarget, UserTarget
+from pushfan.messages import AudienceFilter, Canary, TargetSpec, TokenTarget, UserTarget
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -256,11 +257,40 @@ class PushContent(Message):
         )
 
 
+class CanaryIn(Strict):
+    """Send a slice first; pause the alert if too much of it fails (pushfan.canary)."""
+
+    devices: int | None = Field(None, ge=1, le=1_000_000, strict=True)
+    percent: float | None = Field(None, gt=0, lt=100, allow_inf_nan=False)
+    max_failure_ratio: float = Field(
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="pause when more than this share of the canary ended invalid, failed or "
+        "refused for authentication",
+    )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> CanaryIn:
+        if (self.devices is None) == (self.percent is None):
+            raise ValueError("give exactly one of devices and percent")
+        return self
+
+    def canary(self) -> Canary:
+        return Canary(
+            max_failure_ratio=self.max_failure_ratio,
+            devices=self.devices or 0,
+            percent=self.percent or 0.0,
+        )
+
+
 class AlertCreate(PushContent):
     audience: AudienceIn = Field(default_factory=AudienceIn)
+    canary: CanaryIn | None = None
 
     def alert_in(self, segment_filter: dict[str, Any] | None = None) -> AlertIn:
-        return self._alert_in(self.audience.audience_filter(segment_filter), None)
+        alert = self._alert_in(self.audience.audience_filter(segment_filter), None)
+        return alert if self.canary is None else replace(alert, canary=self.canary.canary())
 
 
 MAX_TARGETS = 10_000
@@ -356,10 +386,13 @@ class RecoveryOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     kind: Literal["global", "targeted"] = "global"
-    status: Literal["scheduled", "queued", "expanding", "sending", "done", "cancelled"]
+    status: Literal["scheduled", "queued", "expanding", "sending", "paused", "done", "cancelled"]
     title: str
     created_at: str
     send_at: str | None = Field(None, description="when a scheduled alert is (or was) sent")
+    paused_reason: str | None = Field(
+        None, description="why a paused alert paused itself; POST .../resume sends the rest"
+    )
     fired_at: str | None = Field(None, description="when the scheduler queued it")
     expires_at: str
     finished_at: str | None

@@ -354,17 +354,19 @@ class Stack:
         scopes: tuple[str, ...] = ("alerts:send",),
         web_fraction: float = 0.0,
         sandbox_fraction: float = 0.0,
+        apps: tuple[str, ...] | None = None,
     ) -> str:
         """Migrate the stack's schema, seed `devices` devices over its apps (a `web_fraction`
         of them subscriptions of the stack's Web Push simulator, `sandbox_fraction` of the iOS
-        ones on the APNs sandbox) and create an API key with `scopes`; returns the key."""
+        ones on the APNs sandbox) and create an API key with `scopes`; returns the key.
+        `apps`: seed devices of these apps only (default: all the stack's)."""
         make = self.web_subscription() if web_fraction else None
         return asyncio.run(
             _seed_with_key(
                 self.settings,
                 devices,
                 ios_fraction,
-                self.apps,
+                list(apps) if apps is not None else self.apps,
                 scopes,
                 web_fraction,
                 make,
@@ -440,17 +442,17 @@ class Stack:
         apns_extra: list[str] | None = None,
         fcm_extra: list[str] | None = None,
         web_extra: list[str] | None = None,
+        revoked: tuple[str, ...] = (),
     ) -> None:
+        """`revoked`: apps whose APNs key the APNs simulators do not know (every push of
+        theirs is refused 403 InvalidProviderToken) until `grant_apns`."""
         configs = self._app_configs  # type: ignore[attr-defined]
         tls = ["--tls-dir", str(self.workdir / "tls")]
         faults = ["--seed", "1", "--dead-fraction", str(dead_fraction), *(extra or [])]
         apns_args = ["simulate", "apns", *tls, *faults]
         for c in configs:
-            if "apns_key_id" in c:
-                apns_args += [
-                    "--auth-key",
-                    f"{c['apns_key_id']}:{c['apns_team_id']}:{c['apns_public_key_file']}",
-                ]
+            if "apns_key_id" in c and c["name"] not in revoked:
+                apns_args += self._auth_key_args(c)
             if "apns_client_ca" in c and "--client-ca" not in apns_args:
                 apns_args += ["--client-ca", c["apns_client_ca"]]
         fcm_args = ["simulate", "fcm", "--port", self.fcm_url.rsplit(":", 1)[1], *tls, *faults]
@@ -487,6 +489,28 @@ class Stack:
                 web_args += ["--vapid-key", c["vapid_public_key"]]
             web = self.spawn("sim-web", [*web_args, *(web_extra or [])])
             self.wait_for_log(web, "READY")
+
+    def grant_apns(self) -> None:
+        """Restart both APNs simulators knowing every app's key (the revoked key fixed); their
+        statistics start again from zero."""
+        configs = self._app_configs  # type: ignore[attr-defined]
+        for child in self.find("sim-apns"):
+            self.kill(child)
+            child.process.wait(timeout=10)
+            self.children.remove(child)
+            args = list(child.args)
+            while "--auth-key" in args:
+                at = args.index("--auth-key")
+                del args[at : at + 2]
+            keys = [a for c in configs if "apns_key_id" in c for a in self._auth_key_args(c)]
+            since = child.log_path.stat().st_size
+            again = self.spawn(child.name, [*args, *keys])
+            self.wait_for_log(again, "READY", since=since)
+
+    @staticmethod
+    def _auth_key_args(config: dict[str, str]) -> list[str]:
+        key = f"{config['apns_key_id']}:{config['apns_team_id']}:{config['apns_public_key_file']}"
+        return ["--auth-key", key]
 
     def start_api(self) -> Child:
         api = self.spawn("api", ["api"])

@@ -20,7 +20,7 @@ import orjson
 
 from pushfan import outcome_record
 from pushfan.apikeys import DEFAULT_OWNER
-from pushfan.messages import AudienceFilter, Extras, Notification, TargetSpec
+from pushfan.messages import AudienceFilter, Canary, Extras, Notification, TargetSpec
 from pushfan.progress import Counts
 
 
@@ -56,6 +56,7 @@ class AlertIn:
     targets: TargetSpec | None = None  # set for a targeted push (kind 'targeted')
     extras: Extras | None = None  # everything beyond title, body and data (pushfan.content)
     send_at: datetime | None = None  # stored `scheduled`; the workers' scheduler fires it
+    canary: Canary | None = None  # sent first, judged, then the rest (pushfan.canary)
 
     @property
     def kind(self) -> str:
@@ -76,6 +77,8 @@ class AlertIn:
             doc["extras"] = msgspec.to_builtins(self.extras)
         if self.send_at is not None:
             doc["send_at"] = self.send_at.timestamp()
+        if self.canary is not None:
+            doc["canary"] = msgspec.to_builtins(self.canary)
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -107,6 +110,8 @@ class Alert:
     extras: Extras | None = None
     send_at: datetime | None = None
     fired_at: datetime | None = None  # when the scheduler queued it (scheduled alerts)
+    paused_reason: str | None = None  # why it paused itself (pushfan.pausing), while paused
+    canary: Canary | None = None
 
     def notification(self) -> Notification:
         return Notification(
@@ -154,6 +159,8 @@ def _from_row(row: asyncpg.Record) -> Alert:
         extras=_extras(row["content"]),
         send_at=row["send_at"],
         fired_at=row["fired_at"],
+        paused_reason=row["paused_reason"],
+        canary=None if row["canary"] is None else msgspec.json.decode(row["canary"], type=Canary),
     )
 
 
@@ -177,11 +184,12 @@ async def create(
         """
         INSERT INTO alerts (id, idempotency_key, request_hash, title, body, data,
                             audience_filter, ttl_s, priority, created_by, expires_at,
-                            kind, targets, owner, content, send_at, status)
+                            kind, targets, owner, content, send_at, status, canary)
         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::integer, $9, $10,
                 coalesce($15, now()) + make_interval(secs => $8::integer), $11, $12::jsonb,
                 $13, $14::jsonb, $15,
-                CASE WHEN $15::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END)
+                CASE WHEN $15::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END,
+                $16::jsonb)
         ON CONFLICT (created_by, idempotency_key) DO NOTHING
         RETURNING *
         """,
@@ -200,6 +208,7 @@ async def create(
         owner,
         msgspec.json.encode(alert.extras or Extras()).decode(),
         alert.send_at,
+        None if alert.canary is None else msgspec.json.encode(alert.canary).decode(),
     )
     if row is not None:
         return _from_row(row), True
@@ -288,6 +297,42 @@ async def cancel(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Aler
         UPDATE alerts SET status = 'cancelled',
                           finished_at = CASE WHEN status = 'scheduled' THEN now() END
         WHERE id = $1 AND finished_at IS NULL AND status <> 'cancelled'
+        RETURNING *
+        """,
+        key,
+    )
+    if row is None:
+        return await get(pool, alert_id)
+    return _from_row(row)
+
+
+async def pause(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str, reason: str) -> bool:
+    """Mark a running alert paused; True if this call did it. Workers learn of it through
+    pushfan.pausing; the caller publishes that. A scheduled, finished, cancelled or already
+    paused alert stays as it is."""
+    done = await pool.fetchval(
+        """
+        UPDATE alerts SET status = 'paused', paused_reason = $2
+        WHERE id = $1 AND finished_at IS NULL AND status IN ('queued', 'expanding', 'sending')
+        RETURNING true
+        """,
+        uuid.UUID(alert_id),
+        reason,
+    )
+    return bool(done)
+
+
+async def resume(pool: asyncpg.Pool | asyncpg.Connection, alert_id: str) -> Alert | None:
+    """Put a paused alert back to running; returns it as it now stands (None if unknown).
+    The caller tells the workers (pushfan.pausing.mark_resumed)."""
+    try:
+        key = uuid.UUID(alert_id)
+    except ValueError:
+        return None
+    row = await pool.fetchrow(
+        """
+        UPDATE alerts SET status = 'queued', paused_reason = NULL
+        WHERE id = $1 AND status = 'paused'
         RETURNING *
         """,
         key,

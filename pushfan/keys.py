@@ -26,6 +26,9 @@ Sign-in (pushfan.signin): `signin:device:<sha256 of username and cookie>` and
 `signin:address:<sha256 of username and address>`, set while that browser or address is
 known for the username.
 Cancellations (pushfan.cancellation): `cancelled`, a sorted set alert id -> when.
+Pauses (pushfan.pausing): `paused`, the set of paused alert ids; `alert:<id>:auth`, a hash of
+pushes attempted / refused for authentication (`judged` once the rule has been applied);
+`alert:<id>:canary` (pushfan.canary), a hash: size, admitted, full_at, attempted, bad, verdict.
 The ledger's epoch (pushfan.ledger_epoch): `epoch`, hash {id, seq} naming the dataset; never
 expires.
 """
@@ -75,6 +78,16 @@ class RedisKeys:
     @property
     def cancelled(self) -> str:
         return f"{self.prefix}cancelled"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.prefix}paused"
+
+    def canary(self, alert_id: str) -> str:
+        return f"{self.prefix}alert:{alert_id}:canary"
+
+    def auth_watch(self, alert_id: str) -> str:
+        return f"{self.prefix}alert:{alert_id}:auth"
 
     @property
     def epoch(self) -> str:

@@ -109,6 +109,16 @@ class TargetSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return len(self.device_ids) + len(self.tokens) + len(self.user_ids)
 
 
+class Canary(msgspec.Struct, frozen=True):
+    """Send `devices` pushes (or `percent` of the audience) first, then pause the alert if
+    more than `max_failure_ratio` of them ended invalid, failed or refused for
+    authentication (pushfan.canary). Exactly one of `devices` and `percent` is set."""
+
+    max_failure_ratio: float
+    devices: int = 0
+    percent: float = 0.0
+
+
 class ExpandTask(msgspec.Struct, frozen=True):
     alert_id: str
     kind: Literal["plan", "shard", "targets"]
@@ -118,6 +128,7 @@ class ExpandTask(msgspec.Struct, frozen=True):
     hi: int = 0
     shard: int = -1
     targets: TargetSpec | None = None  # kind "targets" only: expanded as one shard, 0
+    canary: Canary | None = None  # passed on to every SendBatch
 
 
 class SendBatch(msgspec.Struct, frozen=True):
@@ -130,6 +141,7 @@ class SendBatch(msgspec.Struct, frozen=True):
     tokens: list[str]
     attempt: int = 0
     environment: Literal["production", "sandbox"] = "production"  # APNs host
+    canary: Canary | None = None  # the alert's, if it has one (pushfan.canary)
 
     @property
     def route(self) -> str:

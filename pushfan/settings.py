@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     drain_deadline_s: float = 25.0
     progress_ttl_s: int = 7 * 24 * 3600  # how long alert counters and dedup bits live
     cancel_poll_s: float = Field(0.2, gt=0, le=1)  # how often workers look for cancellations
+    # An alert whose first this-many pushes the provider all refused for authentication
+    # pauses itself (pushfan.pausing); 0 turns the rule off.
+    auth_pause_after: int = Field(2_000, ge=0)
     # Scheduled alerts (pushfan.workers.scheduler): every worker process looks for due ones
     # this often (and sleeps no longer than until the next one is due); 0 turns it off.
     scheduler_poll_s: float = Field(0.5, ge=0, le=1)

@@ -113,6 +113,7 @@ def expand_task(alert: Alert) -> tuple[ExpandTask, str]:
         kind="plan",
         audience=audience,
         notification=alert.notification(),
+        canary=alert.canary,
     )
     return task, f"{alert.id}:plan"
 

@@ -89,6 +89,7 @@ class Batcher:
             device_ids=[t.id for t in targets],
             tokens=[t.token for t in targets],
             environment=environment,  # type: ignore[arg-type]
+            canary=task.canary,
         )
         while len(self._unconfirmed) >= MAX_UNCONFIRMED:
             done, _ = await asyncio.wait(self._unconfirmed, return_when=asyncio.FIRST_COMPLETED)

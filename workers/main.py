@@ -19,7 +19,9 @@ import uvloop
 
 from pushfan import db, metrics, redis_client, scripts, topology
 from pushfan.batch_ledger import BatchLedger
+from pushfan.canary import CanaryGate
 from pushfan.cancellation import CancelWatch
+from pushfan.pausing import AuthRule
 from pushfan.progress import Progress
 from pushfan.provider import Provider
 from pushfan.provider_rate import ProviderRateLimiter
@@ -115,6 +117,20 @@ async def run_sender(settings: Settings, provider: Provider) -> None:
                 res.publisher,
                 res.cancels,
                 res.record_pool,
+                AuthRule(
+                    res.redis,
+                    res.pool,
+                    settings.redis_prefix,
+                    settings.auth_pause_after,
+                    settings.progress_ttl_s,
+                ),
+                CanaryGate(
+                    res.redis,
+                    res.pool,
+                    settings.redis_prefix,
+                    settings.progress_ttl_s,
+                    settings.batch_lease_s,
+                ),
             )
             queue = res.queues.send[provider]
             runner = Runner(settings, queue, settings.sender_prefetch, sender.handle, sender.drain)

@@ -33,10 +33,12 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from pushfan import alerts, metrics, outages, outcome_record, registry, webpush
 from pushfan.batch_ledger import BatchLedger, Lease
+from pushfan.canary import CanaryGate
 from pushfan.cancellation import CancelWatch
 from pushfan.messages import InvalidTokens, SendBatch, decode_batch, encode
 from pushfan.outcome_reasons import reason_args
 from pushfan.outcomes import Outcome
+from pushfan.pausing import AuthRule
 from pushfan.progress import Counts, outcome_args
 from pushfan.provider import Provider
 from pushfan.provider_rate import NO_FEEDBACK, Feedback, ProviderRateLimiter, RateKey
@@ -45,6 +47,7 @@ from pushfan.settings import Settings
 from pushfan.topology import QueueNames
 from pushfan.workers.backoff import backoff_s
 from pushfan.workers.providers.base import ProviderClient, SendResult
+from pushfan.workers.providers.errors import auth_refusals, bad_answers
 from pushfan.workers.runner import Poison
 
 log = logging.getLogger(__name__)
@@ -85,8 +88,12 @@ class Sender:
         publisher: Publisher,
         cancels: CancelWatch,
         record_pool: asyncpg.Pool | None = None,
+        auth_rule: AuthRule | None = None,
+        canaries: CanaryGate | None = None,
     ) -> None:
         self.settings = settings
+        self.auth_rule = auth_rule  # pauses an alert refused for authentication (pausing)
+        self.canaries = canaries  # sends an alert's canary first and judges it (canary)
         self.record_pool = record_pool or pool  # the durable record's (synchronous commits)
         self.provider = provider
         self.clients = clients
@@ -128,6 +135,9 @@ class Sender:
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def process(self, batch: SendBatch) -> None:
+        if self._paused(batch):
+            await self._defer(batch, "paused")  # held until resumed (pushfan.pausing)
+            return
         # One lease per batch, whatever the attempt: a redelivered attempt and its retry
         # (a broker restart can put both in flight) must not send the same devices at once.
         rate_key = RateKey(self.provider, rate_subject(batch))
@@ -167,7 +177,11 @@ class Sender:
             )
             await self._end_unsent(pending, Outcome.FAILED, NO_CREDENTIALS)
             return
+        pending, in_canary = await self._canary_admit(pending)
+        if not pending.ids:
+            return  # all of it waits for the canary's verdict
         result, feedback = await self._send_paced(client, pending)
+        await self._judge(batch, result, in_canary)
         if result.invalid:
             await registry.deactivate(self.pool, result.invalid)
             await self._report_invalid(batch, result.invalid)
@@ -260,15 +274,16 @@ class Sender:
                 self._pushes[outcome].inc(len(ids))
         return counts
 
-    async def _defer(self, batch: SendBatch) -> None:
+    async def _defer(self, batch: SendBatch, why: str = "deferred") -> None:
         """Another worker is sending this very batch: look again later, when dedup will
-        skip what it delivered (or its lease has lapsed, if it died)."""
+        skip what it delivered (or its lease has lapsed, if it died). A paused alert's batch
+        waits the same way, as it is."""
         rung, expiration_ms = self.queues.delay_for(DEFER_MS)
         await self.publisher.publish_delayed(
             rung,
             self.queues.send[self.provider],
             encode(batch),
-            f"{batch.batch_id}#{batch.attempt}#deferred",
+            f"{batch.batch_id}#{batch.attempt}#{why}",
             expiration_ms,
         )
 
@@ -299,7 +314,7 @@ class Sender:
         batch, ids, tokens = pending.batch, pending.ids, pending.tokens
 
         def stop() -> bool:
-            return self.draining or self._dropped(batch)
+            return self.draining or self._dropped(batch) or self._paused(batch)
 
         if lease.rate is not None:
             self._rates[key] = lease.rate
@@ -329,6 +344,39 @@ class Sender:
                 feedback = NO_FEEDBACK
             start = end
         return result, feedback
+
+    def _paused(self, batch: SendBatch) -> bool:
+        """Paused and not to be dropped anyway (a cancel or the TTL wins over a pause)."""
+        return self.cancels.is_paused(batch.alert_id) and not self._dropped(batch)
+
+    async def _canary_admit(self, pending: Pending) -> tuple[Pending, bool]:
+        """Narrow a first attempt of a canary alert's batch to what room is left in the
+        canary; the rest waits on the delay ladder. True when the pushes are canary ones."""
+        batch = pending.batch
+        if self.canaries is None or batch.canary is None or batch.attempt:
+            return pending, False
+        taken = (await self.canaries.admit(batch.alert_id, batch.canary, len(pending.ids))).taken
+        if taken is None:
+            return pending, False  # judged: everything goes
+        if taken < len(pending.ids):
+            await self._defer(_subset(batch, pending.ids[taken:]), "canary")
+            pending = Pending(batch, pending.lease, pending.ids[:taken], pending.tokens[:taken])
+        return pending, True
+
+    async def _judge(self, batch: SendBatch, result: SendResult, in_canary: bool) -> None:
+        """Count the batch for its canary, or for the auth pause rule when it has none; stop
+        the alert here at once if it paused."""
+        attempted = len(result.delivered) + len(result.invalid)
+        attempted += len(result.failed) + len(result.retried)
+        paused = False
+        if in_canary and self.canaries is not None and batch.canary is not None:
+            bad = bad_answers(len(result.invalid), len(result.failed), result.reasons)
+            paused = await self.canaries.observe(batch.alert_id, batch.canary, attempted, bad)
+        elif batch.canary is None and self.auth_rule is not None:
+            refused = auth_refusals(result.reasons)
+            paused = await self.auth_rule.observe(batch.alert_id, attempted, refused)
+        if paused:
+            self.cancels.note_paused(batch.alert_id)
 
     def _dropped(self, batch: SendBatch) -> bool:
         expires_at = batch.notification.expires_at

@@ -67,3 +67,19 @@ async def cancel_alert(
     `cancelled`. Cancelling a cancelled alert again is a no-op."""
     alert = await alerting.cancel(res, alert_id, lambda found: tenancy.visible(key, found))
     return await alerting.current(res, alert)
+
+
+@router.post(
+    "/{alert_id}/resume",
+    response_model=AlertOut,
+    responses={404: {"description": "no such alert"}, 409: {"description": "not paused"}},
+)
+async def resume_alert(
+    alert_id: str,
+    res: Res,
+    key: Annotated[ApiKey, Depends(require_write("alerts:send"))],
+) -> AlertOut:
+    """Send the rest of an alert that paused itself (its first pushes were all refused for
+    authentication): its held batches go out within seconds, none twice."""
+    alert = await alerting.resume(res, alert_id, lambda found: tenancy.visible(key, found))
+    return await alerting.current(res, alert)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pushfan import admins, apikeys, outcome_record
+from pushfan import admins, alerts, apikeys, outcome_record
 from pushfan.db import Pool
 from pushfan.messages import TargetSpec, decode_expand
 from pushfan.outcomes import Outcome
@@ -155,6 +155,17 @@ async def cancel_alert(t: Tenants) -> None:
     assert (await t.call(t.y_alpha, "POST", url)).status_code == 404
     response = await t.call(t.x_alpha, "POST", url)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
+
+
+async def resume_alert(t: Tenants) -> None:
+    alert_id = await t.alert("x-resume")  # one of its own: another case cancels "x-1"
+    assert await alerts.pause(t.pool, alert_id, "test")
+    url = f"/v1/alerts/{alert_id}/resume"
+    assert (await t.call(t.x_beta, "POST", url)).status_code == 404
+    assert (await t.call(t.y_alpha, "POST", url)).status_code == 404
+    response = await t.call(t.x_alpha, "POST", url)
+    assert response.status_code == 200 and response.json()["status"] != "paused"
+    assert (await t.call(t.x_alpha, "POST", url)).status_code == 409  # no longer paused
 
 
 async def device_seen(t: Tenants) -> None:
@@ -335,6 +346,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/alerts"): create_alert,
     ("GET", "/v1/alerts/{alert_id}"): get_alert,
     ("POST", "/v1/alerts/{alert_id}/cancel"): cancel_alert,
+    ("POST", "/v1/alerts/{alert_id}/resume"): resume_alert,
     ("POST", "/v1/notifications"): create_notification,
     ("POST", "/v1/devices/{device_id}/seen"): device_seen,
     ("POST", "/v1/segments"): create_segment,

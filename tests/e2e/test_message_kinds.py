@@ -6,6 +6,7 @@ counts that add up and no duplicates."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,16 +21,29 @@ pytestmark = pytest.mark.e2e
 DEVICES = 400
 SANDBOX_FRACTION = 0.25
 IMAGE = "https://img.example.com/sale.png"
+PAUSE_AFTER = 20  # the auth pause rule's window (2,000 by default) and the batch size here
+REVOKED_DEVICES = 400
+PREFETCH = 8  # batches one sender has in flight (the default sender_prefetch)
+CANARY = 25
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     name = f"e2e_kinds_{secrets.token_hex(3)}"
-    stack = Stack.create(name, apps=("alpha",))
+    # "revoked": an app whose APNs key the simulators refuse (the pause test, last here: its
+    # devices are registered by it, none seeded).
+    env = {
+        "PUSHFAN_AUTH_PAUSE_AFTER": str(PAUSE_AFTER),
+        "PUSHFAN_BATCH_SIZE": str(PAUSE_AFTER),
+        "PUSHFAN_ADDRESS_BURST": str(REVOKED_DEVICES + 100),  # it registers them one by one
+    }
+    stack = Stack.create(name, apps=("alpha", "revoked"), extra_env=env)
     scopes = ("alerts:send", "devices:write")
-    with running(
-        stack, lambda s: s.prepare(DEVICES, sandbox_fraction=SANDBOX_FRACTION, scopes=scopes)
-    ) as started:
+
+    def prepare(s: Stack) -> str:
+        return s.prepare(DEVICES, sandbox_fraction=SANDBOX_FRACTION, scopes=scopes, apps=("alpha",))
+
+    with running(stack, prepare, revoked=("revoked",)) as started:
         yield started
 
 
@@ -218,3 +232,78 @@ def test_sandbox_devices_are_sent_to_the_sandbox_host_only(
     assert sent["counts"]["invalid"] == 1
     assert sent["apns"]["rejected"] == {"BadDeviceToken": 1}
     assert int(sent["fcm"]["accepted"]) == 0
+
+
+def _until_paused(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (state := client.get(url, headers=headers).json())["status"] != "paused":
+        assert state["status"] != "done" and time.monotonic() < deadline, state
+        time.sleep(0.1)
+    return state
+
+
+def _refused(s: Stack) -> int:
+    return int(s.sim_stats("apns")["rejected"].get("InvalidProviderToken", 0))
+
+
+def test_revoked_credentials_pause_the_alert_and_resume_completes_it(
+    stack: tuple[Stack, dict[str, str]],
+) -> None:
+    """Every push of the app refused (403 InvalidProviderToken). With a canary of N devices
+    the alert pauses after exactly N attempted (cancelled then: the rest counts cancelled).
+    Without one it pauses after the rule's window plus the batches in flight, short of its
+    audience; nothing more leaves while it is paused; the key fixed, resume sends the rest,
+    counts add up, no push twice. Last in this module (it registers the revoked devices)."""
+    s, headers = stack
+    before = _refused(s)  # the module's other tests meet this refusal too
+    with httpx.Client(base_url=s.api_url, timeout=10) as client:
+        for n in range(REVOKED_DEVICES):
+            device = {"platform": "ios", "app": "revoked", "token": f"{n + 1:064x}"}
+            response = client.post("/v1/devices", json=device, headers=headers)
+            assert response.status_code in (200, 201)
+        alert: dict[str, Any] = {"title": "t", "body": "b", "audience": {"apps": ["revoked"]}}
+        canary = {"devices": CANARY, "max_failure_ratio": 0.1}
+        created = client.post("/v1/alerts", json={**alert, "canary": canary}, headers=headers)
+        assert created.status_code == 202, created.text
+        url = f"/v1/alerts/{created.json()['id']}"
+        state = _until_paused(client, url, headers)
+        assert state["paused_reason"].startswith(f"the canary failed: {CANARY} of {CANARY}")
+        time.sleep(1.0)
+        assert _refused(s) - before == CANARY
+        cancelled = client.post(f"{url}/cancel", headers=headers)
+        assert cancelled.status_code == 200
+        counts = _until_finished(client, url, headers)["counts"]
+        assert (counts["failed"], counts["cancelled"]) == (CANARY, REVOKED_DEVICES - CANARY)
+        assert _refused(s) - before == CANARY
+        print(f"canary of {CANARY}: paused after {CANARY} pushes attempted")
+
+        created = client.post("/v1/alerts", json=alert, headers=headers)
+        assert created.status_code == 202, created.text
+        alert_id = created.json()["id"]
+        url = f"/v1/alerts/{alert_id}"
+        state = _until_paused(client, url, headers)
+        assert state["paused_reason"] == "the provider refused authentication"
+        time.sleep(1.0)  # in-flight pushes land; nothing else may leave
+        attempted = _refused(s) - before - CANARY
+        # The window, plus what was already in flight when the first batch was judged.
+        assert PAUSE_AFTER <= attempted <= PAUSE_AFTER * (1 + PREFETCH), attempted
+        print(f"no canary: paused after {attempted} of {REVOKED_DEVICES} pushes attempted")
+        time.sleep(2.7)  # past the held batches' turn on the delay ladder: still held
+        assert _refused(s) - before - CANARY == attempted
+        s.grant_apns()  # the key fixed
+        resumed = client.post(f"{url}/resume", headers=headers)
+        assert resumed.status_code == 200 and resumed.json()["status"] != "paused"
+        counts = wait_done(client, alert_id, headers)["counts"]
+    apns = s.sim_stats("apns", alert_id)
+    assert counts["audience"] == REVOKED_DEVICES
+    assert (counts["failed"], counts["delivered"]) == (attempted, REVOKED_DEVICES - attempted)
+    assert counts["invalid"] == counts["expired"] == counts["cancelled"] == 0
+    assert apns["accepted"] == counts["delivered"] and apns["duplicates"] == 0
+
+
+def _until_finished(client: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (state := client.get(url, headers=headers).json())["finished_at"] is None:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    return state

@@ -32,6 +32,38 @@ FCM_TOKEN_ERRORS = frozenset({(404, "UNREGISTERED")})
 FCM_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+# Answers that say the provider refused our credentials (a revoked APNs key or certificate,
+# an FCM service account without access), whatever outcome they are filed under: the pause
+# rule (pushfan.pausing) counts them. The reasons are SendResult.reasons' keys.
+AUTH_REFUSALS = frozenset(
+    {
+        "InvalidProviderToken",  # APNs 403: the key is revoked or unknown
+        "MissingProviderToken",
+        "BadCertificate",
+        "BadCertificateEnvironment",
+        "UNAUTHENTICATED",  # FCM 401 (filed RETRIED: an expired access token looks the same)
+        "THIRD_PARTY_AUTH_ERROR",  # FCM 401: the APNs credentials uploaded to Firebase
+        "PERMISSION_DENIED",  # FCM 403: the service account may not send for the project
+    }
+)
+
+
+# Those of them filed RETRIED (FCM 401): not in the result's `failed`.
+RETRIED_AUTH_REFUSALS = frozenset({"UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"})
+
+
+def auth_refusals(reasons: dict[str, int]) -> int:
+    """How many of a result's answers were refusals of our credentials."""
+    return sum(n for reason, n in reasons.items() if reason in AUTH_REFUSALS)
+
+
+def bad_answers(invalid: int, failed: int, reasons: dict[str, int]) -> int:
+    """Answers a canary counts against the alert: invalid, failed, or refused for
+    authentication (a refusal filed RETRIED included)."""
+    retried = sum(n for reason, n in reasons.items() if reason in RETRIED_AUTH_REFUSALS)
+    return invalid + failed + retried
+
+
 def classify_apns(status: int, reason: str | None) -> Outcome:
     if 200 <= status < 300:
         return Outcome.DELIVERED
