@@ -26,6 +26,7 @@ def test_every_script_is_a_file_found_by_name() -> None:
         "batch_begin",
         "batch_end",
         "caller_hit",
+        "canary_admit",
         "counts",
         "pending",
         "plan",
