@@ -8,8 +8,9 @@ worker process runs one, none is a leader).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -35,6 +36,26 @@ from pushfan.workers.scheduler import Scheduler
 from pushfan.workers.sender import Sender
 
 log = logging.getLogger(__name__)
+
+CLOSE_STEP_S = 3.0  # each resource's close at shutdown, after the drain
+
+
+async def _close(what: str, closing: Awaitable[object]) -> bool:
+    """Await one resource's close for at most CLOSE_STEP_S; False (logged) if it did not
+    finish. Shutdown comes after the drain, so nothing left open then holds unfinished work:
+    a close that waits (a pool waiting for a connection a stray task holds, a broker that
+    does not answer) must not keep the process past its stop grace period."""
+    try:
+        await asyncio.wait_for(closing, CLOSE_STEP_S)
+        return True
+    except TimeoutError:
+        log.warning("closing %s took over %.0f s at shutdown; abandoned", what, CLOSE_STEP_S)
+        return False
+
+
+async def _close_pool(what: str, pool: db.Pool) -> None:
+    if not await _close(what, pool.close()):
+        pool.terminate()
 
 
 @dataclass
@@ -85,11 +106,11 @@ async def resources(settings: Settings) -> AsyncIterator[WorkerResources]:
         finally:
             await scheduler.stop()
     finally:
-        await cancels.stop()
-        await connection.close()
-        await redis.aclose()
-        await record_pool.close()
-        await pool.close()
+        await _close("the cancellation watch", cancels.stop())
+        await _close("the broker connection", connection.close())
+        await _close("redis", redis.aclose())
+        await _close_pool("the record pool", record_pool)
+        await _close_pool("the database pool", pool)
 
 
 async def run_expander(settings: Settings) -> None:
@@ -136,7 +157,7 @@ async def run_sender(settings: Settings, provider: Provider) -> None:
             runner = Runner(settings, queue, settings.sender_prefetch, sender.handle, sender.drain)
             await _serve(settings, runner)
     finally:
-        await providers.close()
+        await _close("the provider clients", providers.close())
 
 
 async def run_feedback(settings: Settings) -> None:
